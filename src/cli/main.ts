@@ -1,0 +1,65 @@
+/**
+ * The `lumen` command line: one entry point, one file per command under ./commands/.
+ * Each command module exports `run(argv: string[]): Promise<number>` (the exit code) and
+ * prints its own `--help`.
+ */
+import { readFileSync } from 'node:fs';
+import { LumenError } from '../util/errors.ts';
+
+export interface Command {
+  name: string;
+  summary: string;
+  /** Module path relative to this file; loaded only when the command runs. */
+  module: string;
+}
+
+export const COMMANDS: Command[] = [
+  { name: 'demo', summary: 'train a tiny model on generated data (engine smoke test)', module: './commands/demo.ts' },
+  { name: 'tokenizer', summary: 'train, encode and decode byte-level BPE tokenizers', module: './commands/tokenizer.ts' },
+];
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function help(): string {
+  const w = Math.max(...COMMANDS.map((c) => c.name.length));
+  return [
+    `lumen ${version()} — build GPT-4-style models end to end in TypeScript`,
+    '',
+    'Usage: lumen <command> [options]      (lumen <command> --help for its options)',
+    '',
+    'Commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(w)}  ${c.summary}`),
+    '',
+    'Global options: --help, --version. Environment: LUMEN_THREADS (kernel threads), LUMEN_BACKEND (native|reference).',
+  ].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    console.log(help());
+    return 0;
+  }
+  if (name === '--version' || name === '-v') {
+    console.log(version());
+    return 0;
+  }
+  const cmd = COMMANDS.find((c) => c.name === name);
+  if (!cmd) {
+    console.error(`lumen: unknown command '${name}'. Run 'lumen --help' for the list.`);
+    return 2;
+  }
+  try {
+    const mod = (await import(cmd.module)) as { run(argv: string[]): Promise<number> };
+    return await mod.run(rest);
+  } catch (e) {
+    if (e instanceof LumenError) {
+      console.error(`lumen ${name}: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
+}
