@@ -1,0 +1,129 @@
+/**
+ * Incremental decoding with a KV cache, batched across sequences of different lengths.
+ *
+ * One `step` appends new inputs to several sequences at once: every linear layer runs as one
+ * GEMM over all new rows of all sequences; attention runs per sequence against that sequence's
+ * cache (keys/values of all earlier positions, read in place). The result equals a full
+ * forward pass over each whole sequence (tested), at a cost proportional to the new tokens.
+ */
+import { Tensor, noGrad } from '../tensor/index.ts';
+import type { Buf } from '../tensor/backend.ts';
+import * as ops from '../tensor/ops.ts';
+import type { GPT } from './gpt.ts';
+import { headDim } from './config.ts';
+import { OpError } from '../util/errors.ts';
+
+/** Keys and values of one sequence, per layer: (capacity, Hkv, D) each. */
+export class KVCache {
+  readonly k: Buf[];
+  readonly v: Buf[];
+  length = 0;
+  constructor(model: GPT, readonly capacity: number) {
+    const c = model.config, be = model.wte.backend, n = capacity * c.kvHeads * headDim(c);
+    this.k = model.blocks.map(() => be.alloc('float32', n));
+    this.v = model.blocks.map(() => be.alloc('float32', n));
+  }
+}
+
+export interface DecodeItem {
+  cache: KVCache;
+  tokens: number[];
+  /** Rows to splice in place of token embeddings: (index within `tokens`, embedding of width C). */
+  embeds?: { index: number; values: Float32Array }[];
+  /** Return logits for every new position, not only the last. */
+  allLogits?: boolean;
+}
+
+export class Decoder {
+  constructor(readonly model: GPT) {}
+
+  newCache(capacity = this.model.config.contextLength): KVCache {
+    return new KVCache(this.model, capacity);
+  }
+
+  /** Appends each item's tokens to its cache; returns logits per item ((rows, V) row-major). */
+  step(items: DecodeItem[]): Float32Array[] {
+    const m = this.model, c = m.config, be = m.wte.backend;
+    const D = headDim(c), C = c.width, Hq = c.heads, Hkv = c.kvHeads;
+    const total = items.reduce((s, it) => s + it.tokens.length, 0);
+    for (const it of items) {
+      if (it.tokens.length === 0) throw new OpError('decode', 'an item has no new tokens');
+      if (it.cache.length + it.tokens.length > Math.min(it.cache.capacity, c.contextLength)) {
+        throw new OpError('decode', `sequence of ${it.cache.length + it.tokens.length} positions exceeds the context length ${Math.min(it.cache.capacity, c.contextLength)}`);
+      }
+    }
+    return noGrad(() => {
+      const ids = new Int32Array(total), pos = new Int32Array(total);
+      let r = 0;
+      for (const it of items) for (let i = 0; i < it.tokens.length; i++, r++) { ids[r] = it.tokens[i]!; pos[r] = it.cache.length + i; }
+      // Spliced rows (image embeddings) are appended to the table and their positions point at them.
+      const extra: Float32Array[] = [];
+      r = 0;
+      for (const it of items) {
+        for (const e of it.embeds ?? []) {
+          if (e.values.length !== C) throw new OpError('decode', `spliced embedding has ${e.values.length} values, expected ${C}`);
+          if (e.index < 0 || e.index >= it.tokens.length) throw new OpError('decode', `splice index ${e.index} outside the ${it.tokens.length} new tokens`);
+          ids[r + e.index] = c.vocabSize + extra.length;
+          extra.push(e.values);
+        }
+        r += it.tokens.length;
+      }
+      const idsT = Tensor.from(ids, [1, total], be), posT = Tensor.from(pos, [1, total], be);
+      let table = m.wte;
+      if (extra.length > 0) {
+        const vals = new Float32Array(extra.length * C);
+        extra.forEach((e, j) => vals.set(e, j * C));
+        table = ops.concat([m.wte, Tensor.from(vals, [extra.length, C], be)], 0);
+      }
+      let x = ops.embedding(table, idsT);
+      if (m.wpe) x = ops.add(x, ops.embedding(m.wpe, posT));
+      for (let l = 0; l < m.blocks.length; l++) {
+        const b = m.blocks[l]!;
+        const h = b.ln1.forward(x);
+        let q = ops.reshape(b.q.forward(h), [1, total, Hq, D]);
+        let k = ops.reshape(b.k.forward(h), [1, total, Hkv, D]);
+        const v = ops.reshape(b.v.forward(h), [1, total, Hkv, D]);
+        if (c.positions === 'rope') { q = ops.rope(q, posT, c.ropeBase); k = ops.rope(k, posT, c.ropeBase); }
+        const att = Tensor.zeros([1, total, Hq, D], 'float32', be);
+        let row = 0;
+        for (const it of items) {
+          const n = it.tokens.length, kv = Hkv * D, start = it.cache.length;
+          be.stridedCopy(k.buf, row * kv, [1], it.cache.k[l]!, start * kv, [1], [n * kv], false);
+          be.stridedCopy(v.buf, row * kv, [1], it.cache.v[l]!, start * kv, [1], [n * kv], false);
+          // q rows of this sequence → a contiguous (1, n, Hq, D) buffer, attention over the cache, rows back.
+          const qi = be.alloc('float32', n * Hq * D), oi = be.alloc('float32', n * Hq * D), lse = be.alloc('float32', Hq * n);
+          be.stridedCopy(q.buf, row * Hq * D, [1], qi, 0, [1], [n * Hq * D], false);
+          be.attention({ q: qi, k: it.cache.k[l]!, v: it.cache.v[l]!, out: oi, lse, B: 1, Tq: n, Tk: start + n, Hq, Hkv, D,
+            kvBatchStride: it.cache.capacity * kv, scale: m.attnScale, causal: true });
+          be.stridedCopy(oi, 0, [1], att.buf, row * Hq * D, [1], [n * Hq * D], false);
+          row += n;
+        }
+        x = ops.add(x, b.o.forward(ops.reshape(att, [1, total, C])));
+        const h2 = b.ln2.forward(x);
+        const mm = b.gate ? ops.mul(ops.silu(b.gate.forward(h2)), b.up.forward(h2)) : ops.gelu(b.up.forward(h2));
+        x = ops.add(x, b.down.forward(mm));
+      }
+      for (const it of items) it.cache.length += it.tokens.length;
+      // Only the rows whose logits are wanted go through the final norm and the output head.
+      const want: number[] = [];
+      r = 0;
+      for (const it of items) {
+        if (it.allLogits) for (let i = 0; i < it.tokens.length; i++) want.push(r + i);
+        else want.push(r + it.tokens.length - 1);
+        r += it.tokens.length;
+      }
+      const sel = Tensor.zeros([want.length, C], 'float32', be);
+      want.forEach((src, j) => be.stridedCopy(x.buf, src * C, [1], sel.buf, j * C, [1], [C], false));
+      const logits = m.logits(m.lnF.forward(sel)).toArray() as Float32Array;
+      const V = c.vocabSize;
+      const out: Float32Array[] = [];
+      let w = 0;
+      for (const it of items) {
+        const rows = it.allLogits ? it.tokens.length : 1;
+        out.push(logits.slice(w * V, (w + rows) * V));
+        w += rows;
+      }
+      return out;
+    });
+  }
+}
