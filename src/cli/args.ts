@@ -29,7 +29,12 @@ export function usage(command: string, synopsis: string, options: OptionTable, d
 export function parse<T extends OptionTable>(command: string, synopsis: string, options: T, argv: string[], description = ''):
   { values: { [K in keyof T]: T[K]['type'] extends 'boolean' ? boolean : T[K]['multiple'] extends true ? string[] : string | undefined }; positionals: string[] } | null {
   const spec: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string; default?: string | boolean | string[] }> = {};
-  for (const [k, o] of Object.entries(options)) spec[k] = { type: o.type, multiple: o.multiple, short: o.short, default: o.default };
+  for (const [k, o] of Object.entries(options)) {
+    spec[k] = { type: o.type };
+    if (o.multiple) spec[k].multiple = true;
+    if (o.short) spec[k].short = o.short;
+    if (o.default !== undefined) spec[k].default = o.default;
+  }
   spec['help'] = { type: 'boolean' };
   let parsed;
   try {

@@ -14,7 +14,9 @@ export interface Command {
 }
 
 export const COMMANDS: Command[] = [
-  { name: 'demo', summary: 'train a tiny model on generated data (engine smoke test)', module: './commands/demo.ts' },
+  { name: 'train', summary: 'pretrain a GPT (default: the small preset on the embedded corpus)', module: './commands/train.ts' },
+  { name: 'sample', summary: 'stream a continuation of a prompt from a trained model', module: './commands/sample.ts' },
+  { name: 'data', summary: 'tokenize text into binary shards (data prepare)', module: './commands/data.ts' },
   { name: 'tokenizer', summary: 'train, encode and decode byte-level BPE tokenizers', module: './commands/tokenizer.ts' },
 ];
 

@@ -22,6 +22,7 @@ export class Progress {
   private lastDraw = 0;
   private current = 0;
   private fields: Record<string, string | number> = {};
+  private finished = false;
   private readonly stream: NodeJS.WriteStream;
   private readonly tty: boolean;
 
@@ -36,7 +37,8 @@ export class Progress {
     if (fields) this.fields = { ...this.fields, ...fields };
     const now = Date.now();
     const every = this.tty ? 100 : (this.opts.logEveryMs ?? 5000);
-    if (now - this.lastDraw >= every || current >= this.opts.total) {
+    if (current >= this.opts.total) return; // the final line is drawn by done()
+    if (now - this.lastDraw >= every) {
       this.lastDraw = now;
       this.draw(false);
     }
@@ -48,6 +50,8 @@ export class Progress {
   }
 
   done(fields?: Record<string, string | number>): void {
+    if (this.finished) return;
+    this.finished = true;
     if (fields) this.fields = { ...this.fields, ...fields };
     this.current = Math.max(this.current, this.opts.total);
     this.draw(true);
