@@ -7,7 +7,7 @@
  * atomic state file. A resumed run replays the same batches with the same numbers, so it logs
  * the same losses bit for bit as an uninterrupted run (tested).
  */
-import { existsSync, readFileSync, writeFileSync, appendFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync, appendFileSync, openSync, fsyncSync, closeSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { Tensor, noGrad, currentBackend } from '../tensor/index.ts';
@@ -166,6 +166,8 @@ export function train(o: TrainOptions): { model: GPT; last: MetricsRow | null; v
   const metricsPath = join(o.outDir, 'metrics.jsonl');
   const extra = { train: { ...cfg, model: undefined }, data: o.dataDir };
 
+  // Temporary files of a checkpoint write that a crash interrupted are useless: remove them.
+  for (const f of readdirSync(o.outDir)) if (/^\..*\.tmp$/.test(f)) rmSync(join(o.outDir, f), { force: true });
   let step = 0, tokens = 0;
   if (o.resume) {
     const st = loadState(o.outDir, model, opt);

@@ -26,6 +26,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array | readon
     throw e;
   }
   closeSync(fd);
+  crashPoint(path);
   renameSync(tmp, path);
   fsyncDir(dir);
 }
@@ -45,4 +46,18 @@ export function writeJsonAtomic(path: string, value: unknown): void {
 
 export function ensureDir(dir: string): void {
   if (!existsSync(dir)) mkdirSync(dir, { recursive: true });
+}
+
+/**
+ * Fault injection for tests: when LUMEN_CRASH_BEFORE_RENAME names this file (basename) and the
+ * countdown in LUMEN_CRASH_COUNTDOWN (default 1) reaches zero, the process kills itself with
+ * SIGKILL after the temporary file is complete but before it replaces the old one — the worst
+ * moment for a crash. Unset in normal use.
+ */
+let crashCountdown: number | null = null;
+function crashPoint(path: string): void {
+  const target = process.env.LUMEN_CRASH_BEFORE_RENAME;
+  if (!target || basename(path) !== target) return;
+  crashCountdown ??= Number(process.env.LUMEN_CRASH_COUNTDOWN ?? 1);
+  if (--crashCountdown <= 0) process.kill(process.pid, 'SIGKILL');
 }
