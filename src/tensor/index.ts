@@ -6,6 +6,7 @@
  *                           ▼
  *                      Backend (src/tensor/backend.ts) ──▶ reference (TypeScript) | native (C, SIMD, threads)
  */
+import './backends/native.ts'; // registers the native backend with device.ts (loaded lazily)
 export { Tensor, noGrad, isGradEnabled, numel } from './tensor.ts';
 export * as ops from './ops.ts';
 export { currentBackend, setBackend, withBackend, referenceBackend } from './device.ts';
