@@ -1,0 +1,19 @@
+/**
+ * Alignment data and reward machinery that needs no neural network: the written policy, the
+ * data generator (SFT conversations, preference pairs, held-out eval prompts, encyclopedia
+ * pretraining text), JSONL loaders, rule-based reward models (rubric graders), GAE and KL
+ * controllers, and alignment metrics.
+ */
+export * from './policy.ts';
+export * from './template.ts';
+export * from './encyclopedia.ts';
+export * from './data-gen.ts';
+export * from './jsonl.ts';
+export * from './loaders.ts';
+export * from './rubric-config.ts';
+export * from './program-grader.ts';
+export * from './model-grader.ts';
+export * from './rubrics.ts';
+export * from './gae.ts';
+export * from './reference-losses.ts';
+export * from './metrics.ts';

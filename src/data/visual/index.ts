@@ -1,0 +1,234 @@
+/**
+ * Synthetic visual question answering: unlimited samples, deterministic by seed, rendered from SVG
+ * with sharp. Families and tasks (answers are short and canonical, compared by exact match):
+ *
+ *   shapes:   color, shape, size, position, count, relation     (see shapes.ts for the vocabulary)
+ *   text:     number, word                                     (text.ts)
+ *   charts:   bar_tallest, bar_value, line_highest, line_value (charts.ts)
+ *   captions: caption                                          (captions.ts; the answer is a sentence)
+ *
+ * Splits: 'train'; 'heldout' = the train distribution with disjoint generator seeds; 'compositional'
+ * = attribute combinations never seen in train (HELDOUT_PAIRS, TEXT_HELDOUT, CHART_HELDOUT).
+ *
+ * `VisualDataset` serves sample i of a task mixture (round robin over its tasks), renders with a
+ * bounded number of sharp jobs in flight, and can cache rendered chunks of 256 samples to a
+ * directory keyed by (split, seed, size, tasks).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { InputError } from '../../util/errors.ts';
+import { writeFileAtomic } from '../../util/fs.ts';
+import { rgbToChw, DEFAULT_MEAN, DEFAULT_STD } from '../../io/image.ts';
+import { sampleRng, SPLITS, COLOR_NAMES, SHAPES, SIZES, type Family, type Split, type SceneSpec } from './scene.ts';
+import { shapesSample, type ShapeTask, type ShapesOptions } from './shapes.ts';
+import { textSample, TEXT_WORDS, type TextTask } from './text.ts';
+import { chartSample, type ChartTask } from './charts.ts';
+import { captionSample } from './captions.ts';
+import { renderSvg, mapLimit } from './render.ts';
+
+export * from './scene.ts';
+export { SHAPE_TASKS } from './shapes.ts';
+export { TEXT_TASKS, TEXT_WORDS, TEXT_HELDOUT, FONTS } from './text.ts';
+export { CHART_TASKS, CHART_HELDOUT } from './charts.ts';
+export { renderSvg, rgbToPng } from './render.ts';
+
+/** Every task, its family and its fixed stream code (codes never change, so streams stay stable). */
+export const VISUAL_TASKS = {
+  color: { family: 'shapes', code: 1 },
+  shape: { family: 'shapes', code: 2 },
+  size: { family: 'shapes', code: 3 },
+  position: { family: 'shapes', code: 4 },
+  count: { family: 'shapes', code: 5 },
+  relation: { family: 'shapes', code: 6 },
+  number: { family: 'text', code: 11 },
+  word: { family: 'text', code: 12 },
+  bar_tallest: { family: 'charts', code: 21 },
+  bar_value: { family: 'charts', code: 22 },
+  line_highest: { family: 'charts', code: 23 },
+  line_value: { family: 'charts', code: 24 },
+  caption: { family: 'captions', code: 31 },
+} as const satisfies Record<string, { family: Family; code: number }>;
+
+export type VisualTask = keyof typeof VISUAL_TASKS;
+export const VISUAL_TASK_NAMES = Object.keys(VISUAL_TASKS) as VisualTask[];
+
+const DIGITS_1_9 = ['1', '2', '3', '4', '5', '6', '7', '8', '9'];
+const LETTERS = ['A', 'B', 'C', 'D', 'E'];
+
+/**
+ * The closed answer set of each task (exact match). null: open answers — number is any 4-digit
+ * number 1000–9999; caption is a sentence built as described in captions.ts. count goes up to
+ * the dataset's maxCount (5 by default; listed here for the default).
+ */
+export const ANSWER_VOCABULARY: Record<VisualTask, readonly string[] | null> = {
+  color: COLOR_NAMES,
+  shape: SHAPES,
+  size: SIZES,
+  position: ['left', 'middle', 'right', 'top', 'bottom'],
+  count: ['1', '2', '3', '4', '5'],
+  relation: ['yes', 'no'],
+  number: null,
+  word: TEXT_WORDS,
+  bar_tallest: LETTERS,
+  bar_value: DIGITS_1_9,
+  line_highest: LETTERS,
+  line_value: DIGITS_1_9,
+  caption: null,
+};
+
+/** A question before rendering: the scene, its SVG and the QA pair. */
+export interface VisualSpec extends SceneSpec {
+  task: VisualTask;
+  family: Family;
+  split: Split;
+  seed: number;
+  index: number;
+}
+
+/** A rendered sample. */
+export interface VisualSample {
+  task: VisualTask;
+  family: Family;
+  split: Split;
+  seed: number;
+  index: number;
+  question: string;
+  answer: string;
+  scene: unknown;
+  size: number;
+  /** (S, S, 3) interleaved RGB bytes. */
+  rgb: Uint8Array;
+  /** (3, S, S) normalised like `decodeImage` (mean/std of the dataset). */
+  image: Float32Array;
+}
+
+export interface VisualOptions extends ShapesOptions {
+  /** Image side in pixels (default 32). */
+  size?: number;
+  mean?: readonly number[];
+  std?: readonly number[];
+}
+
+/** Checks a task name, with a message listing the known ones. */
+export function checkTask(task: string): VisualTask {
+  if (!Object.hasOwn(VISUAL_TASKS, task)) throw new InputError(`unknown visual task ${JSON.stringify(task)}; expected one of ${VISUAL_TASK_NAMES.join(', ')}`);
+  return task as VisualTask;
+}
+
+/** Checks a split name. */
+export function checkSplit(split: string): Split {
+  if (!(SPLITS as readonly string[]).includes(split)) throw new InputError(`unknown visual split ${JSON.stringify(split)}; expected one of ${SPLITS.join(', ')}`);
+  return split as Split;
+}
+
+/** Builds sample `index` of `task` in `split` (no rendering). Pure function of its arguments. */
+export function visualSpec(task: VisualTask, split: Split, seed: number, index: number, opts: ShapesOptions = {}): VisualSpec {
+  const info = VISUAL_TASKS[checkTask(task)];
+  const rng = sampleRng(seed, info.code, checkSplit(split), index);
+  let spec: SceneSpec;
+  switch (info.family) {
+    case 'shapes': spec = shapesSample(task as ShapeTask, rng, split, opts); break;
+    case 'text': spec = textSample(task as TextTask, rng, split); break;
+    case 'charts': spec = chartSample(task as ChartTask, rng, split); break;
+    case 'captions': spec = captionSample(rng, split); break;
+    default: spec = info satisfies never;
+  }
+  return { ...spec, task, family: info.family, split, seed, index };
+}
+
+/** Renders one spec. */
+export async function renderSpec(spec: VisualSpec, opts: VisualOptions = {}): Promise<VisualSample> {
+  const size = opts.size ?? 32;
+  const rgb = await renderSvg(spec.svg, size);
+  return finish(spec, size, rgb, opts);
+}
+
+function finish(spec: Omit<VisualSpec, 'svg'>, size: number, rgb: Uint8Array, opts: VisualOptions): VisualSample {
+  const image = rgbToChw(rgb, size, size, { mean: opts.mean ?? DEFAULT_MEAN, std: opts.std ?? DEFAULT_STD });
+  const { task, family, split, seed, index, question, answer, scene } = spec;
+  return { task, family, split, seed, index, question, answer, scene, size, rgb, image };
+}
+
+/** Builds and renders sample `index` of one task. */
+export async function visualSample(task: VisualTask, split: Split, seed: number, index: number, opts: VisualOptions = {}): Promise<VisualSample> {
+  return renderSpec(visualSpec(task, split, seed, index, opts), opts);
+}
+
+export interface DatasetOptions extends VisualOptions {
+  /** Tasks mixed round robin (default: all). */
+  tasks?: readonly VisualTask[];
+  split?: Split;
+  seed?: number;
+  /** Directory for rendered chunks; omitted: no cache. */
+  cacheDir?: string;
+  /** sharp jobs in flight (default 4). */
+  concurrency?: number;
+}
+
+/** Samples per cache file. */
+export const CHUNK = 256;
+
+/** An unlimited, deterministic stream of rendered samples of a task mixture. */
+export class VisualDataset {
+  readonly tasks: readonly VisualTask[];
+  readonly split: Split;
+  readonly seed: number;
+  readonly size: number;
+  private readonly opts: DatasetOptions;
+  private readonly cacheKey: string;
+
+  constructor(opts: DatasetOptions = {}) {
+    this.tasks = (opts.tasks ?? VISUAL_TASK_NAMES).map((t) => checkTask(t));
+    if (this.tasks.length === 0) throw new InputError('VisualDataset: the task list is empty');
+    this.split = checkSplit(opts.split ?? 'train');
+    this.seed = opts.seed ?? 0;
+    this.size = opts.size ?? 32;
+    if (!Number.isInteger(this.size) || this.size < 8 || this.size > 1024) throw new InputError(`VisualDataset: size must be an integer in [8, 1024], got ${this.size}`);
+    this.opts = opts;
+    const h = createHash('sha256').update(JSON.stringify([this.tasks, opts.maxCount ?? 5])).digest('hex').slice(0, 10);
+    this.cacheKey = `v1-${this.split}-seed${this.seed}-s${this.size}-${h}`;
+  }
+
+  /** The spec of sample i: task tasks[i mod n], its (i div n)-th sample. */
+  spec(i: number): VisualSpec {
+    const n = this.tasks.length;
+    return visualSpec(this.tasks[i % n]!, this.split, this.seed, Math.floor(i / n), this.opts);
+  }
+
+  /** Samples [start, start + count), rendered (or read from the cache). */
+  async batch(start: number, count: number): Promise<VisualSample[]> {
+    if (!Number.isSafeInteger(start) || start < 0 || !Number.isSafeInteger(count) || count < 0) throw new InputError(`VisualDataset.batch: bad range start=${start} count=${count}`);
+    if (!this.opts.cacheDir) {
+      const idx = Array.from({ length: count }, (_, k) => start + k);
+      return mapLimit(idx, this.opts.concurrency ?? 4, (i) => renderSpec(this.spec(i), this.opts));
+    }
+    const out: VisualSample[] = [];
+    for (let c = Math.floor(start / CHUNK); c * CHUNK < start + count; c++) {
+      const chunk = await this.chunk(c); // chunk[k] is sample c·CHUNK + k
+      const lo = Math.max(start, c * CHUNK), hi = Math.min(start + count, (c + 1) * CHUNK);
+      for (let i = lo; i < hi; i++) out.push(chunk[i - c * CHUNK]!);
+    }
+    return out;
+  }
+
+  /** Renders chunk c (samples [c·CHUNK, (c+1)·CHUNK)) or loads it from the cache directory. */
+  private async chunk(c: number): Promise<VisualSample[]> {
+    const dir = join(this.opts.cacheDir!, this.cacheKey);
+    const bin = join(dir, `chunk-${c}.rgb`), meta = join(dir, `chunk-${c}.json`);
+    const S = this.size, per = S * S * 3;
+    if (existsSync(bin) && existsSync(meta)) {
+      const specs = JSON.parse(readFileSync(meta, 'utf8')) as Omit<VisualSpec, 'svg'>[];
+      const bytes = readFileSync(bin);
+      if (specs.length === CHUNK && bytes.byteLength === CHUNK * per) {
+        return specs.map((s, k) => finish(s, S, new Uint8Array(bytes.buffer, bytes.byteOffset + k * per, per).slice(), this.opts));
+      }
+      // A damaged cache entry is re-rendered below and overwritten.
+    }
+    const specs = Array.from({ length: CHUNK }, (_, k) => this.spec(c * CHUNK + k));
+    const samples = await mapLimit(specs, this.opts.concurrency ?? 4, (s) => renderSpec(s, this.opts));
+    writeFileAtomic(bin, samples.map((s) => s.rgb));
+    writeFileAtomic(meta, JSON.stringify(specs.map(({ svg: _svg, ...rest }) => rest)));
+    return samples;
+  }
+}

@@ -1,0 +1,165 @@
+/**
+ * Shapes scenes: coloured circles, squares and triangles on a 3×3 grid (so objects never overlap and
+ * positions have clear names), with questions about colour, shape, size, position, count and the
+ * relative position of two objects.
+ *
+ * Answers (exact match):
+ *   color:    red | green | blue | yellow | purple | gray
+ *   shape:    circle | square | triangle
+ *   size:     big | small
+ *   position: left | middle | right   (columns)   or   top | middle | bottom   (rows)
+ *   count:    1 … maxCount (default 5)
+ *   relation: yes | no
+ */
+import type { Rng } from '../../tensor/rng.ts';
+import {
+  COLORS, COLOR_NAMES, SHAPES, HELDOUT_PAIRS, isHeldoutPair, pick, intIn, svgDoc,
+  type Color, type Shape, type Size, type Split, type SceneSpec,
+} from './scene.ts';
+import { shapeSvg } from './render.ts';
+
+/** One object of a scene. (col, row) is its grid cell; (cx, cy) its centre in 100×100 units. */
+export interface SceneObject {
+  color: Color;
+  shape: Shape;
+  size: Size;
+  col: number;
+  row: number;
+  cx: number;
+  cy: number;
+  r: number;
+}
+
+export interface ShapesScene {
+  objects: SceneObject[];
+  /** Index of the object the question is about (-1 when it is about several, e.g. counting). */
+  focus: number;
+}
+
+export const SHAPE_TASKS = ['color', 'shape', 'size', 'position', 'count', 'relation'] as const;
+export type ShapeTask = (typeof SHAPE_TASKS)[number];
+
+/** Grid cell centres (100×100 units). */
+const CELL = [18, 50, 82];
+const RADIUS: Record<Size, number> = { big: 12, small: 7 };
+const COLS = ['left', 'middle', 'right'] as const;
+const ROWS = ['top', 'middle', 'bottom'] as const;
+
+export interface ShapesOptions {
+  /** Largest count asked by the count task (1 … 9, default 5). */
+  maxCount?: number;
+}
+
+/** Constraint for one object: fixed attributes, and whether its colour–shape pair is held out. */
+interface Want {
+  color?: Color;
+  shape?: Shape;
+  size?: Size;
+  /** true: must be a held-out pair; false: must not be. */
+  heldout: boolean;
+  notShapes?: readonly Shape[];
+  notColors?: readonly Color[];
+}
+
+function drawPair(rng: Rng, w: Want): { color: Color; shape: Shape } {
+  const pairs: { color: Color; shape: Shape }[] = [];
+  for (const color of COLOR_NAMES) {
+    for (const shape of SHAPES) {
+      if (w.color && w.color !== color) continue;
+      if (w.shape && w.shape !== shape) continue;
+      if (w.notShapes?.includes(shape) || w.notColors?.includes(color)) continue;
+      if (isHeldoutPair(color, shape) !== w.heldout) continue;
+      pairs.push({ color, shape });
+    }
+  }
+  if (pairs.length === 0) throw new Error(`shapes: no colour–shape pair satisfies ${JSON.stringify(w)}`); // a bug, not an input error
+  return pick(rng, pairs);
+}
+
+/** Places objects in distinct random cells (or the given cells). */
+function place(rng: Rng, wants: Want[], cells?: number[]): SceneObject[] {
+  const free = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  rng.shuffle(free);
+  return wants.map((w, i) => {
+    const cell = cells?.[i] ?? free.filter((c) => !cells?.includes(c))[i]!;
+    const { color, shape } = drawPair(rng, w);
+    const size = w.size ?? (rng.uniform() < 0.5 ? 'big' : 'small');
+    const col = cell % 3, row = Math.floor(cell / 3);
+    const jx = (rng.uniform() - 0.5) * 4, jy = (rng.uniform() - 0.5) * 4;
+    return { color, shape, size, col, row, cx: CELL[col]! + jx, cy: CELL[row]! + jy, r: RADIUS[size] };
+  });
+}
+
+function toSvg(objects: SceneObject[]): string {
+  return svgDoc(objects.map((o) => shapeSvg(o.shape, o.cx, o.cy, o.r, COLORS[o.color])).join(''));
+}
+
+/** The focus object of a compositional sample is a held-out pair; every other object is a training pair. */
+function focusWant(split: Split, extra: Omit<Want, 'heldout'> = {}): Want {
+  return { ...extra, heldout: split === 'compositional' };
+}
+
+/** Builds one shapes question. */
+export function shapesSample(task: ShapeTask, rng: Rng, split: Split, opts: ShapesOptions = {}): SceneSpec<ShapesScene> {
+  const maxCount = opts.maxCount ?? 5;
+  const done = (objects: SceneObject[], focus: number, question: string, answer: string): SceneSpec<ShapesScene> =>
+    ({ svg: toSvg(objects), question, answer, scene: { objects, focus } });
+  switch (task) {
+    case 'color': case 'size': case 'position': {
+      // 1–3 objects with distinct shapes; the question names the focus object by its shape.
+      const n = intIn(rng, 1, 3);
+      const objs = place(rng, Array.from({ length: n }, (_, i) => (i === 0 ? focusWant(split) : { heldout: false })));
+      // Re-draw the others so that every shape is distinct.
+      for (let i = 1; i < objs.length; i++) {
+        const used = objs.slice(0, i).map((o) => o.shape);
+        const p = drawPair(rng, { heldout: false, notShapes: used });
+        objs[i] = { ...objs[i]!, color: p.color, shape: p.shape };
+      }
+      const f = objs[0]!;
+      if (task === 'color') return done(objs, 0, `what color is the ${f.shape}?`, f.color);
+      if (task === 'size') return done(objs, 0, `is the ${f.shape} big or small?`, f.size);
+      if (rng.uniform() < 0.5) return done(objs, 0, `is the ${f.shape} on the left, in the middle or on the right?`, COLS[f.col]!);
+      return done(objs, 0, `is the ${f.shape} at the top, in the middle or at the bottom?`, ROWS[f.row]!);
+    }
+    case 'shape': {
+      // 1–3 objects with distinct colours; the question names the focus object by its colour.
+      const n = intIn(rng, 1, 3);
+      const objs = place(rng, Array.from({ length: n }, (_, i) => (i === 0 ? focusWant(split) : { heldout: false })));
+      for (let i = 1; i < objs.length; i++) {
+        const used = objs.slice(0, i).map((o) => o.color);
+        const p = drawPair(rng, { heldout: false, notColors: used });
+        objs[i] = { ...objs[i]!, color: p.color, shape: p.shape };
+      }
+      const f = objs[0]!;
+      return done(objs, 0, `what shape is the ${f.color} object?`, f.shape);
+    }
+    case 'count': {
+      // k objects of the asked shape plus 0–3 others; in the compositional split at least one of the
+      // counted objects is a held-out pair.
+      const k = intIn(rng, 1, Math.min(9, maxCount));
+      const shape = split === 'compositional' ? pick(rng, HELDOUT_PAIRS)[1] : pick(rng, SHAPES);
+      const others = Math.min(9 - k, intIn(rng, 0, 3));
+      const wants: Want[] = [];
+      for (let i = 0; i < k; i++) wants.push(i === 0 && split === 'compositional' ? { shape, heldout: true } : { shape, heldout: false });
+      for (let i = 0; i < others; i++) wants.push({ heldout: false, notShapes: [shape] });
+      const objs = place(rng, wants);
+      return done(objs, -1, `how many ${shape}s are there?`, String(k));
+    }
+    case 'relation': {
+      // Two objects of different colours in different columns (left/right) or rows (above/below).
+      const horizontal = rng.uniform() < 0.5;
+      const a = intIn(rng, 0, 2), b = (a + intIn(rng, 1, 2)) % 3; // distinct lines
+      const other = intIn(rng, 0, 2), other2 = intIn(rng, 0, 2);
+      const cells = horizontal ? [other * 3 + a, other2 * 3 + b] : [a * 3 + other, b * 3 + other2];
+      const objs = place(rng, [focusWant(split), { heldout: false }], cells);
+      const p = drawPair(rng, { heldout: false, notColors: [objs[0]!.color] });
+      objs[1] = { ...objs[1]!, color: p.color, shape: p.shape };
+      const [x, y] = objs as [SceneObject, SceneObject];
+      const rel = horizontal ? (rng.uniform() < 0.5 ? 'left of' : 'right of') : (rng.uniform() < 0.5 ? 'above' : 'below');
+      const truth = rel === 'left of' ? x.col < y.col : rel === 'right of' ? x.col > y.col : rel === 'above' ? x.row < y.row : x.row > y.row;
+      return done(objs, 0, `is the ${x.color} shape ${rel} the ${y.color} one?`, truth ? 'yes' : 'no');
+    }
+    default:
+      return task satisfies never;
+  }
+}

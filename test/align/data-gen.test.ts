@@ -1,0 +1,116 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadPolicy } from '../../src/align/policy.ts';
+import { generateAlignmentData, writeAlignmentData, encyclopediaDocuments } from '../../src/align/data-gen.ts';
+import { loadConversations, loadPreferences, messageText } from '../../src/align/loaders.ts';
+import { readJsonl } from '../../src/align/jsonl.ts';
+
+const policy = loadPolicy();
+const data = generateAlignmentData(policy, { seed: 3 });
+
+test('generation is deterministic by seed and differs across seeds', () => {
+  const again = generateAlignmentData(policy, { seed: 3 });
+  assert.deepEqual(again, data);
+  const other = generateAlignmentData(policy, { seed: 4 });
+  assert.notDeepEqual(other.sft, data.sft);
+  assert.notDeepEqual(other.encyclopedia.documents, data.encyclopedia.documents);
+  // Parts draw from separate streams: more SFT examples leave the pairs and eval prompts unchanged.
+  const moreSft = generateAlignmentData(policy, { seed: 3, sftPerFamily: 5 });
+  assert.deepEqual(moreSft.preferences, data.preferences);
+  assert.deepEqual(moreSft.eval, data.eval);
+  assert.deepEqual(encyclopediaDocuments(policy, 3), data.encyclopedia.documents);
+});
+
+test('counts per family and coverage of every pair type', () => {
+  assert.equal(data.sft.length, policy.families.length * 40);
+  assert.equal(data.preferences.length, policy.families.length * 40);
+  const types = new Set(data.preferences.map((p) => p.meta.pair));
+  for (const t of ['refusal>compliance', 'refusal>preachy', 'refusal>evasive', 'help>refusal', 'help>preachy', 'help>evasive', 'correct>wrong', 'correct>idk', 'idk>madeup']) assert.ok(types.has(t as never), t);
+  const evalFamilies = new Set(data.eval.map((e) => e.family));
+  for (const f of policy.families) assert.ok(evalFamilies.has(f.id), `no eval prompts for ${f.id}`);
+  for (const p of data.preferences) assert.notEqual(p.chosen, p.rejected);
+  const rlFamilies = new Map<string, number>();
+  for (const r of data.rlPrompts) rlFamilies.set(r.family, (rlFamilies.get(r.family) ?? 0) + 1);
+  for (const f of policy.families) assert.ok((rlFamilies.get(f.id) ?? 0) >= 5, `few RL prompts for ${f.id}`);
+  assert.equal(new Set(data.rlPrompts.map((r) => r.prompt)).size, data.rlPrompts.length);
+});
+
+test('eval prompts are disjoint from training prompts, by text, template and entity', () => {
+  const trainPrompts = new Set<string>();
+  for (const c of data.sft) for (const m of c.messages) if (m.role === 'user') trainPrompts.add(m.content);
+  for (const p of data.preferences) trainPrompts.add(p.prompt);
+  for (const r of data.rlPrompts) trainPrompts.add(r.prompt);
+  const trainText = [...trainPrompts].join('\n');
+  for (const e of data.eval) assert.ok(!trainPrompts.has(e.prompt), `eval prompt in training data: ${e.prompt}`);
+  const evalNames = [...data.encyclopedia.known, ...data.encyclopedia.unknown].filter((x) => x.split === 'eval').map((x) => x.name);
+  assert.ok(evalNames.length > 0);
+  for (const n of evalNames) assert.ok(!new RegExp(`\\b${n}\\b`).test(trainText), `held-out entity ${n} appears in a training prompt`);
+  // Held-out rows: for row families, no eval prompt's slot value appears in a training prompt of that family.
+  const weaponsTrain = data.sft.filter((c) => c.meta.family === 'weapons').map((c) => c.messages.at(-2)!.content);
+  const weaponsEval = data.eval.filter((e) => e.family === 'weapons');
+  assert.ok(weaponsEval.length >= 6);
+  for (const e of weaponsEval) {
+    const row = policy.families.find((f) => f.id === 'weapons')!.rows!.find((r) => e.prompt.includes(r['weapon']!))!;
+    assert.ok(!weaponsTrain.some((t) => t.includes(row['weapon']!)), `held-out row ${row['weapon']} used in training`);
+  }
+});
+
+test('answers are right: arithmetic exact, facts from the encyclopedia, unknowable answered "I don\'t know"', () => {
+  const docs = data.encyclopedia.documents.join('\n');
+  let arith = 0, facts = 0, idk = 0;
+  for (const c of data.sft) {
+    const user = c.messages.at(-2)!.content, answer = c.messages.at(-1)!.content;
+    if (c.meta.family === 'arithmetic') {
+      const m = /(\d+) ([-+*]) (\d+)/.exec(user)!;
+      const [a, b] = [Number(m[1]), Number(m[3])];
+      const want = m[2] === '+' ? a + b : m[2] === '-' ? a - b : a * b;
+      assert.ok(answer.includes(String(want)), `${user} → ${answer}`);
+      arith++;
+    } else if (c.meta.kind === 'factual') {
+      const e = data.encyclopedia.known.find((x) => user.includes(x.name))!;
+      const fam = policy.families.find((f) => f.id === c.meta.family)!;
+      const value = e.attrs[fam.fact!.attribute]!;
+      assert.ok(answer.includes(value), `${user} → ${answer} (want ${value})`);
+      assert.ok(docs.includes(value) && docs.includes(e.name));
+      facts++;
+    } else if (c.meta.kind === 'unknowable') {
+      assert.match(answer, /I don't know|I'm not sure/);
+      idk++;
+    } else if (c.meta.kind === 'disallowed') {
+      assert.match(answer, /can't|won't|not something I can/);
+    }
+  }
+  assert.ok(arith > 0 && facts > 0 && idk > 0);
+  // Unknown entities are never written into the pretraining text; known ones are.
+  for (const u of data.encyclopedia.unknown) assert.ok(!new RegExp(`\\b${u.name}\\b`).test(docs), `unknown ${u.name} in encyclopedia`);
+  for (const k of data.encyclopedia.known) assert.ok(docs.includes(k.name));
+  // Factual eval prompts carry the expected value, which is in the encyclopedia.
+  for (const e of data.eval.filter((x) => x.kind === 'factual')) assert.ok(e.expected && docs.includes(e.expected), e.prompt);
+  for (const e of data.eval.filter((x) => x.family === 'arithmetic')) assert.ok(e.expected !== undefined);
+});
+
+test('writeAlignmentData writes JSONL that the standard loaders read back', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lumen-align-'));
+  try {
+    const small = generateAlignmentData(policy, { seed: 5, sftPerFamily: 3, pairsPerFamily: 2, evalPerFamily: 2 });
+    const paths = writeAlignmentData(small, dir);
+    const convs = loadConversations(paths.sft);
+    assert.equal(convs.length, small.sft.length);
+    assert.equal(messageText(convs[0]!.messages.at(-1)!), small.sft[0]!.messages.at(-1)!.content);
+    assert.deepEqual(convs[0]!.extra['meta'], small.sft[0]!.meta);
+    const prefs = loadPreferences(paths.preferences);
+    assert.equal(prefs.length, small.preferences.length);
+    assert.equal(messageText(prefs[1]!.chosen[0]!), small.preferences[1]!.chosen);
+    assert.equal(readJsonl(paths.eval).length, small.eval.length);
+    assert.deepEqual(readJsonl(paths.rlPrompts).map((l) => l.value), small.rlPrompts);
+    assert.equal(readFileSync(paths.encyclopedia, 'utf8').trim().split('\n\n').length, small.encyclopedia.documents.length);
+    const manifest = JSON.parse(readFileSync(paths.manifest, 'utf8'));
+    assert.equal(manifest.counts.sft, small.sft.length);
+    assert.equal(manifest.seed, 5);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

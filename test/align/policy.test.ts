@@ -1,0 +1,53 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { DEFAULT_POLICY_PATH, FAMILY_KINDS, familyTags, loadPolicy, parsePolicy } from '../../src/align/policy.ts';
+import { fill, slotsOf } from '../../src/align/template.ts';
+
+const raw = () => parseYaml(readFileSync(DEFAULT_POLICY_PATH, 'utf8'));
+
+test('the default policy loads and has every kind of family', () => {
+  const p = loadPolicy();
+  for (const k of FAMILY_KINDS) assert.ok(p.families.some((f) => f.kind === k), k);
+  const w = p.families.find((f) => f.id === 'weapons')!;
+  assert.deepEqual(familyTags(w), ['disallowed', 'weapons', 'harmful']);
+});
+
+test('templates: slots, capitalisation, missing slots', () => {
+  assert.deepEqual(slotsOf('{Topic} and {topic} and {alt_2}'), ['topic', 'alt_2']);
+  assert.equal(fill('{Topic}: {topic}.', { topic: 'the sea' }), 'The sea: the sea.');
+  assert.throws(() => fill('Hi {name}', { nam: 'x' }, 'family f, answers[0]'), /family f, answers\[0\]: slot \{name\} has no value; available slots: nam/);
+});
+
+test('invalid policies fail with the place and the problem', () => {
+  const cases: [string, (p: any) => void, RegExp][] = [
+    ['unknown slot', (p) => { p.families[0].templates.train.push('Explain {thing}'); }, /family explain-concept: template "Explain \{thing\}" uses slot \{thing\}/],
+    ['template in both splits', (p) => { p.families[0].templates.eval.push(p.families[0].templates.train[0]); }, /appears in both train and eval/],
+    ['disallowed without compliance', (p) => { delete p.families.find((f: any) => f.id === 'weapons').compliance; }, /family weapons: a disallowed family needs 'compliance'/],
+    ['bad kind', (p) => { p.families[0].kind = 'fine'; }, /families\.0\.kind/],
+    ['bad ref', (p) => { p.encyclopedia.kinds[1].attributes.birthplace = { ref: 'planet' }; }, /refers to unknown kind 'planet'/],
+    ['fact attribute', (p) => { p.families.find((f: any) => f.kind === 'factual').fact.attribute = 'size'; }, /fact\.attribute 'size' is not an attribute of country/],
+    ['holdout too large', (p) => { p.encyclopedia.holdout_per_kind = 99; }, /holdout_per_kind: must be < known_per_kind/],
+    ['duplicate family', (p) => { p.families.push(structuredClone(p.families[0])); }, /duplicate family id/],
+    ['answer without value', (p) => { p.families.find((f: any) => f.kind === 'factual').answers = ['No idea about {name}.']; }, /every answer must state \{value\}/],
+  ];
+  for (const [name, mutate, re] of cases) {
+    const p = raw();
+    mutate(p);
+    assert.throws(() => parsePolicy(p, 'test.yaml'), (e: Error) => re.test(e.message) && e.message.includes('test.yaml'), name);
+  }
+});
+
+test('loadPolicy reports unreadable and unparsable files', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lumen-policy-'));
+  try {
+    assert.throws(() => loadPolicy(join(dir, 'none.yaml')), /none\.yaml: cannot read file/);
+    writeFileSync(join(dir, 'bad.yaml'), 'families: [\n');
+    assert.throws(() => loadPolicy(join(dir, 'bad.yaml')), /bad\.yaml: not valid YAML/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,220 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  VisualDataset, visualSpec, visualSample, renderSpec, VISUAL_TASKS, VISUAL_TASK_NAMES, COLORS, COLOR_NAMES, SHAPES,
+  HELDOUT_PAIRS, isHeldoutPair, ANSWER_VOCABULARY, rgbToPng, TEXT_HELDOUT, TEXT_WORDS, CHART_HELDOUT, type VisualTask, type Split,
+} from '../../src/data/visual/index.ts';
+import type { ShapesScene } from '../../src/data/visual/shapes.ts';
+import type { TextScene } from '../../src/data/visual/text.ts';
+import type { ChartScene } from '../../src/data/visual/charts.ts';
+import { InputError } from '../../src/util/errors.ts';
+import sharp from 'sharp';
+
+const N = 150; // specs per task and split for the parameter checks (no rendering: fast)
+
+function hex(c: string): [number, number, number] {
+  return [parseInt(c.slice(1, 3), 16), parseInt(c.slice(3, 5), 16), parseInt(c.slice(5, 7), 16)];
+}
+function rgbAt(rgb: Uint8Array, S: number, x: number, y: number): [number, number, number] {
+  const o = (Math.round(y) * S + Math.round(x)) * 3;
+  return [rgb[o]!, rgb[o + 1]!, rgb[o + 2]!];
+}
+const close = (a: number[], b: number[], tol: number) => a.every((v, i) => Math.abs(v - b[i]!) <= tol);
+
+test('same seed gives identical pixels and QA; other seeds and splits differ', async () => {
+  for (const task of VISUAL_TASK_NAMES) {
+    const a = await visualSample(task, 'train', 7, 3, { size: 32 });
+    const b = await visualSample(task, 'train', 7, 3, { size: 32 });
+    assert.deepEqual(a.rgb, b.rgb, task);
+    assert.deepEqual(a.image, b.image, task);
+    assert.equal(a.question, b.question);
+    assert.equal(a.answer, b.answer);
+    assert.equal(a.image.length, 3 * 32 * 32);
+    assert.equal(a.rgb.length, 32 * 32 * 3);
+    const specs = [visualSpec(task, 'train', 8, 3), visualSpec(task, 'heldout', 7, 3), visualSpec(task, 'train', 7, 4)];
+    for (const s of specs) assert.notEqual(s.svg, visualSpec(task, 'train', 7, 3).svg, `${task}: a different seed/split/index gives a different scene`);
+  }
+  const ds = new VisualDataset({ seed: 2, size: 24, tasks: ['color', 'number'] });
+  const [x, y] = [await ds.batch(5, 4), await ds.batch(5, 4)];
+  assert.deepEqual(x.map((s) => s.rgb), y.map((s) => s.rgb));
+  assert.deepEqual(x.map((s) => s.task), ['number', 'color', 'number', 'color']);
+});
+
+function pairsOf(task: VisualTask, split: Split, i: number): { pairs: [string, string][]; focus: [string, string] | null } {
+  const s = visualSpec(task, split, 11, i);
+  switch (VISUAL_TASKS[task].family) {
+    case 'shapes': case 'captions': {
+      const sc = s.scene as ShapesScene;
+      const pairs = sc.objects.map((o) => [o.color, o.shape] as [string, string]);
+      return { pairs, focus: sc.focus >= 0 ? pairs[sc.focus]! : null };
+    }
+    case 'text': { const t = s.scene as TextScene; return { pairs: [[t.font, t.color]], focus: [t.font, t.color] }; }
+    case 'charts': { const c = s.scene as ChartScene; return { pairs: [[c.kind, c.color]], focus: [c.kind, c.color] }; }
+  }
+}
+
+test('split disjointness: held-out combinations never in train/heldout, always in compositional', () => {
+  const held = (fam: string) => (fam === 'text' ? TEXT_HELDOUT : fam === 'charts' ? CHART_HELDOUT : HELDOUT_PAIRS).map((p) => p.join('/'));
+  for (const task of VISUAL_TASK_NAMES) {
+    const H = held(VISUAL_TASKS[task].family);
+    for (const split of ['train', 'heldout'] as const) {
+      for (let i = 0; i < N; i++) {
+        for (const p of pairsOf(task, split, i).pairs) assert.ok(!H.includes(p.join('/')), `${task} ${split} #${i} contains held-out ${p.join('/')}`);
+      }
+    }
+    for (let i = 0; i < N; i++) {
+      const { pairs, focus } = pairsOf(task, 'compositional', i);
+      if (focus) assert.ok(H.includes(focus.join('/')), `${task} compositional #${i}: the asked-about object ${focus.join('/')} is not held out`);
+      else assert.ok(pairs.some((p) => H.includes(p.join('/'))), `${task} compositional #${i} has no held-out pair`);
+    }
+  }
+  // Every colour and every shape still appears in training.
+  const seen = new Set<string>();
+  for (let i = 0; i < N; i++) for (const [c, s] of pairsOf('shape', 'train', i).pairs) { seen.add(c); seen.add(s); }
+  for (const x of [...COLOR_NAMES, ...SHAPES]) assert.ok(seen.has(x), x);
+});
+
+test('answers agree with the scene parameters and the documented vocabulary', () => {
+  for (const split of ['train', 'compositional'] as const) {
+    for (const task of VISUAL_TASK_NAMES) {
+      const answers = new Set<string>();
+      for (let i = 0; i < N; i++) {
+        const s = visualSpec(task, split, 5, i);
+        answers.add(s.answer);
+        const fam = VISUAL_TASKS[task].family;
+        if (fam === 'shapes') {
+          const { objects, focus } = s.scene as ShapesScene;
+          const f = objects[focus];
+          const cells = new Set(objects.map((o) => o.row * 3 + o.col));
+          assert.equal(cells.size, objects.length, 'objects in distinct cells');
+          if (task === 'color' || task === 'size' || task === 'position') {
+            assert.equal(objects.filter((o) => o.shape === f!.shape).length, 1, 'the named shape identifies one object');
+            assert.ok(s.question.includes(f!.shape));
+            if (task === 'color') assert.equal(s.answer, f!.color);
+            if (task === 'size') assert.equal(s.answer, f!.size);
+            if (task === 'position') assert.equal(s.answer, s.question.includes('left') ? ['left', 'middle', 'right'][f!.col] : ['top', 'middle', 'bottom'][f!.row]);
+          }
+          if (task === 'shape') {
+            assert.equal(objects.filter((o) => o.color === f!.color).length, 1);
+            assert.equal(s.question, `what shape is the ${f!.color} object?`);
+            assert.equal(s.answer, f!.shape);
+          }
+          if (task === 'count') {
+            const shape = /how many (\w+)s are there\?/.exec(s.question)![1];
+            assert.equal(s.answer, String(objects.filter((o) => o.shape === shape).length));
+            assert.ok(Number(s.answer) >= 1 && Number(s.answer) <= 5);
+          }
+          if (task === 'relation') {
+            const [, c1, rel, c2] = /is the (\w+) shape (left of|right of|above|below) the (\w+) one\?/.exec(s.question)!;
+            const a = objects.find((o) => o.color === c1)!, b = objects.find((o) => o.color === c2)!;
+            const truth = rel === 'left of' ? a.col < b.col : rel === 'right of' ? a.col > b.col : rel === 'above' ? a.row < b.row : a.row > b.row;
+            assert.equal(s.answer, truth ? 'yes' : 'no');
+            assert.ok(rel!.includes('of') ? a.col !== b.col : a.row !== b.row, 'unambiguous');
+          }
+        } else if (fam === 'text') {
+          const t = s.scene as TextScene;
+          assert.equal(s.answer, t.text);
+          if (task === 'number') assert.match(s.answer, /^[1-9]\d{3}$/);
+          else assert.ok((TEXT_WORDS as readonly string[]).includes(s.answer));
+        } else if (fam === 'charts') {
+          const c = s.scene as ChartScene;
+          const max = Math.max(...c.values);
+          assert.equal(c.values.filter((v) => v === max).length, 1, 'unique maximum');
+          if (task.endsWith('tallest') || task.endsWith('highest')) assert.equal(s.answer, c.labels[c.values.indexOf(max)]);
+          else assert.equal(s.answer, String(c.values[c.labels.indexOf(c.asked!)]));
+        } else {
+          const { objects } = s.scene as ShapesScene;
+          const name = (k: number) => `a ${objects[k]!.color} ${objects[k]!.shape}`;
+          if (objects.length === 1) assert.equal(s.answer, name(0));
+          else {
+            const [a, b] = objects as [ShapesScene['objects'][0], ShapesScene['objects'][0]];
+            const rel = a.row === b.row ? 'left of' : 'above';
+            assert.ok(rel === 'left of' ? a.col < b.col : a.col === b.col && a.row < b.row);
+            assert.equal(s.answer, `${name(0)} ${rel} ${name(1)}`);
+          }
+        }
+      }
+      const vocab = ANSWER_VOCABULARY;
+      if (vocab[task]) for (const a of answers) assert.ok(vocab[task]!.includes(a), `${task}: answer ${a} outside the vocabulary`);
+      if (task === 'count' || task === 'relation' || task === 'color') assert.ok(answers.size >= (task === 'relation' ? 2 : task === 'color' && split === 'compositional' ? 3 : 5), `${task} answers vary`);
+    }
+  }
+});
+
+test('rendered pixels show the scene: object colours at their centres, bar heights, visible text', async () => {
+  const S = 64;
+  for (let i = 0; i < 12; i++) {
+    const spec = visualSpec('count', 'train', 9, i);
+    const s = await renderSpec(spec, { size: S });
+    for (const o of (s.scene as ShapesScene).objects) {
+      const got = rgbAt(s.rgb, S, (o.cx * S) / 100, (o.cy * S) / 100);
+      assert.ok(close(got, hex(COLORS[o.color]), 24), `object ${o.color} ${o.shape} at (${o.cx}, ${o.cy}) renders as ${got}`);
+    }
+  }
+  for (let i = 0; i < 6; i++) {
+    const s = await renderSpec(visualSpec('bar_value', 'train', 9, i), { size: S });
+    const c = s.scene as ChartScene;
+    const n = c.values.length, slot = 92 / n;
+    c.values.forEach((v, k) => {
+      const x = ((6 + slot * (k + 0.5)) * S) / 100;
+      let run = 0;
+      for (let y = Math.floor((80 * S) / 100); y >= 0 && close(rgbAt(s.rgb, S, x, y), hex(COLORS[c.color]), 40); y--) run++;
+      const want = ((64 * v) / 9) * (S / 100) - (2 * S) / 100;
+      assert.ok(Math.abs(run - want) <= 2, `bar ${c.labels[k]}=${v}: ${run} coloured pixels, expected about ${want.toFixed(1)}`);
+    });
+  }
+  // Text: dark ink is present (fonts are installed) and not clipped at the border; fonts differ.
+  const inkOf = (rgb: Uint8Array) => { let k = 0; for (let j = 0; j < rgb.length; j += 3) if (rgb[j]! + rgb[j + 1]! + rgb[j + 2]! < 300) k++; return k; };
+  const byFont = new Map<string, Uint8Array>();
+  for (let i = 0; i < 48; i++) {
+    const s = await renderSpec(visualSpec(i % 2 ? 'word' : 'number', 'train', 4, i), { size: S });
+    const ink = inkOf(s.rgb);
+    assert.ok(ink > 60, `number ${s.answer} has ${ink} ink pixels: are fonts installed (fonts-dejavu-core)?`);
+    for (let k = 0; k < S; k++) {
+      for (const [x, y] of [[0, k], [S - 1, k], [k, 0], [k, S - 1]] as const) assert.ok(rgbAt(s.rgb, S, x, y).reduce((a, b) => a + b) > 600, `${s.task} ${s.answer} touches the border`);
+    }
+    const t = s.scene as TextScene;
+    if (s.task === 'number') byFont.set(t.font, s.rgb);
+  }
+  assert.equal(byFont.size, 3);
+  // PNG export decodes back to the same pixels.
+  const png = await rgbToPng(byFont.get('serif')!, S);
+  const { data } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
+  assert.deepEqual(new Uint8Array(data), byFont.get('serif'));
+  // The same number in serif and monospace renders differently (the generic families map to different fonts).
+  const base = visualSpec('number', 'train', 4, 0);
+  const t = base.scene as TextScene;
+  const other = t.font === 'serif' ? 'monospace' : 'serif';
+  const alt = { ...base, svg: base.svg.replace(`font-family="${t.font}"`, `font-family="${other}"`) };
+  assert.notDeepEqual((await renderSpec(base, { size: S })).rgb, (await renderSpec(alt, { size: S })).rgb);
+});
+
+test('cached batches equal rendered ones, and are read back from the cache', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lumen-vis-'));
+  try {
+    const opts = { seed: 3, size: 16, tasks: ['shape', 'bar_tallest', 'caption'] as VisualTask[], split: 'heldout' as const };
+    const plain = await new VisualDataset(opts).batch(250, 10);
+    const cached = await new VisualDataset({ ...opts, cacheDir: dir }).batch(250, 10); // spans chunks 0 and 1
+    assert.equal(cached.length, 10);
+    assert.deepEqual(cached.map((s) => [s.task, s.index, s.question, s.answer]), plain.map((s) => [s.task, s.index, s.question, s.answer]));
+    assert.deepEqual(cached.map((s) => s.rgb), plain.map((s) => s.rgb));
+    const key = readdirSync(dir);
+    assert.equal(key.length, 1);
+    assert.match(key[0]!, /^v1-heldout-seed3-s16-/);
+    assert.deepEqual(readdirSync(join(dir, key[0]!)).sort(), ['chunk-0.json', 'chunk-0.rgb', 'chunk-1.json', 'chunk-1.rgb']);
+    const again = await new VisualDataset({ ...opts, cacheDir: dir }).batch(250, 10);
+    assert.deepEqual(again.map((s) => s.image), plain.map((s) => s.image));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('bad task, split or size names the problem', () => {
+  assert.throws(() => new VisualDataset({ tasks: ['colour' as VisualTask] }), (e: unknown) => e instanceof InputError && /unknown visual task "colour"; expected one of color/.test(e.message));
+  assert.throws(() => new VisualDataset({ split: 'test' as Split }), /unknown visual split "test"/);
+  assert.throws(() => new VisualDataset({ size: 4 }), /size must be an integer in \[8, 1024\]/);
+  assert.ok(isHeldoutPair('red', 'triangle') && !isHeldoutPair('red', 'circle'));
+});
