@@ -1,0 +1,163 @@
+/**
+ * Streaming word counts for BPE training: reads files, globs or streams chunk by chunk,
+ * pre-tokenises each chunk and counts the words, so memory holds the word table and one chunk,
+ * never the corpus.
+ *
+ * Chunks are cut only between a line feed and a following letter (`\n` then `\p{L}`). No word of
+ * the cl100k, o200k or GPT-2 patterns spans such a point and no word before it depends on what
+ * follows it (every alternative that can end at a line feed ends there whatever letter comes
+ * next), so the counts equal those of the whole text. Text without such a point for more than
+ * 8 MB is cut at the last line feed instead (documented approximation for pathological input).
+ */
+import { createReadStream, readdirSync, statSync, type Stats } from 'node:fs';
+import { join, resolve, sep } from 'node:path';
+import { InputError } from '../util/errors.ts';
+import { PreTokenizer } from './pretokenize.ts';
+
+/** A training input: a file path, a glob, or a stream / async iterable of text or bytes. */
+export type TrainInput = string | NodeJS.ReadableStream | AsyncIterable<string | Uint8Array>;
+
+const HARD_CARRY = 8 << 20;
+
+/** Converts a glob (`*`, `?`, `**`, `{a,b}`) into a RegExp over '/'-separated paths. */
+function globRegex(glob: string): RegExp {
+  let re = '';
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i]!;
+    if (c === '*') {
+      if (glob[i + 1] === '*') {
+        i++;
+        if (glob[i + 1] === '/') { i++; re += '(?:.*/)?'; } else re += '.*';
+      } else re += '[^/]*';
+    } else if (c === '?') re += '[^/]';
+    else if (c === '{') {
+      const end = glob.indexOf('}', i);
+      if (end < 0) { re += '\\{'; continue; }
+      re += '(?:' + glob.slice(i + 1, end).split(',').map((s) => s.replace(/[.+^$()|[\]\\]/g, '\\$&')).join('|') + ')';
+      i = end;
+    } else re += c.replace(/[.+^$()|[\]\\{}]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`);
+}
+
+/** Expands file paths and globs to a sorted, de-duplicated list of files. Unmatched globs and missing files are errors. */
+export function expandInputs(patterns: readonly string[]): string[] {
+  const out = new Set<string>();
+  for (const pat of patterns) {
+    if (!/[*?{]/.test(pat)) {
+      let st: Stats;
+      try { st = statSync(pat); } catch (e) {
+        throw new InputError(`input ${pat}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      }
+      if (st.isDirectory()) throw new InputError(`input ${pat}: is a directory; pass a glob such as '${join(pat, '**/*.txt')}'`);
+      out.add(resolve(pat));
+      continue;
+    }
+    const parts = pat.split('/');
+    const fixed: string[] = [];
+    while (parts.length > 1 && !/[*?{]/.test(parts[0]!)) fixed.push(parts.shift()!);
+    const base = fixed.length === 0 ? '.' : fixed.join('/') || '/';
+    const re = globRegex(parts.join('/'));
+    const before = out.size;
+    const walk = (dir: string, rel: string): void => {
+      let names: string[];
+      try { names = readdirSync(dir); } catch { return; }
+      for (const name of names.sort()) {
+        const p = join(dir, name);
+        const r = rel ? `${rel}/${name}` : name;
+        let st: Stats;
+        try { st = statSync(p); } catch { continue; }
+        if (st.isDirectory()) { if (name !== '.git') walk(p, r); } else if (st.isFile() && re.test(r)) out.add(resolve(p));
+      }
+    };
+    walk(base, '');
+    if (out.size === before) throw new InputError(`input ${pat}: the glob matches no file`);
+  }
+  return [...out].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map((p) => p.split(sep).join('/'));
+}
+
+/** Word -> count table filled chunk by chunk. */
+export class WordCounter {
+  readonly counts = new Map<string, number>();
+  /** Text bytes seen (UTF-8). */
+  bytes = 0;
+  private readonly pre: PreTokenizer;
+
+  constructor(pattern: string) {
+    this.pre = new PreTokenizer(pattern);
+  }
+
+  /** Counts the words of a complete text (no carry-over). */
+  addText(text: string): void {
+    const counts = this.counts;
+    this.pre.forEach(text, (w) => { counts.set(w, (counts.get(w) ?? 0) + 1); });
+  }
+
+  /**
+   * Counts one input read as a stream of text chunks; `name` labels errors; `onBytes` reports
+   * progress in bytes.
+   */
+  async addStream(chunks: AsyncIterable<string | Uint8Array>, name: string, onBytes?: (n: number) => void): Promise<void> {
+    const dec = new TextDecoder('utf-8', { ignoreBOM: true });
+    let carry = '';
+    try {
+      for await (const chunk of chunks) {
+        const n = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
+        this.bytes += n;
+        onBytes?.(n);
+        carry += typeof chunk === 'string' ? chunk : dec.decode(chunk, { stream: true });
+        const cut = safeCut(carry);
+        if (cut > 0) {
+          this.addText(carry.slice(0, cut));
+          carry = carry.slice(cut);
+        }
+      }
+    } catch (e) {
+      if (e instanceof InputError) throw e;
+      throw new InputError(`input ${name}: read failed (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+    carry += dec.decode();
+    if (carry.length > 0) this.addText(carry);
+  }
+
+  /** Counts a file, streamed in 1 MiB chunks. */
+  async addFile(path: string, onBytes?: (n: number) => void): Promise<void> {
+    await this.addStream(createReadStream(path, { highWaterMark: 1 << 20 }), path, onBytes);
+  }
+}
+
+/** Last index i (> 0) with text[i-1] = '\n' and text[i] a letter; 0 if none (see the file comment). */
+function safeCut(text: string): number {
+  const letter = /\p{L}/u;
+  for (let i = text.lastIndexOf('\n'); i >= 0; i = text.lastIndexOf('\n', i - 1)) {
+    if (i + 1 < text.length) {
+      const cp = text.codePointAt(i + 1)!;
+      if (letter.test(String.fromCodePoint(cp))) return i + 1;
+    }
+    if (text.length - i > HARD_CARRY) break;
+    if (i === 0) break;
+  }
+  if (text.length > HARD_CARRY) {
+    const nl = text.lastIndexOf('\n');
+    if (nl > 0) return nl + 1;
+  }
+  return 0;
+}
+
+/** Counts all inputs in order; files and globs are expanded first. */
+export async function countWords(inputs: readonly TrainInput[], pattern: string, onBytes?: (n: number) => void): Promise<WordCounter> {
+  const counter = new WordCounter(pattern);
+  const globs = inputs.filter((x): x is string => typeof x === 'string');
+  const files = globs.length > 0 ? expandInputs(globs) : [];
+  for (const f of files) await counter.addFile(f, onBytes);
+  let k = 0;
+  for (const x of inputs) if (typeof x !== 'string') await counter.addStream(x as AsyncIterable<string | Uint8Array>, `stream #${k++}`, onBytes);
+  return counter;
+}
+
+/** Total size in bytes of the file inputs (for a progress bar). */
+export function inputBytes(files: readonly string[]): number {
+  let n = 0;
+  for (const f of files) { try { n += statSync(f).size; } catch { /* reported when read */ } }
+  return n;
+}
