@@ -17,6 +17,7 @@ export const COMMANDS: Command[] = [
   { name: 'train', summary: 'pretrain a GPT (default: the small preset on the embedded corpus)', module: './commands/train.ts' },
   { name: 'sample', summary: 'stream a continuation of a prompt from a trained model', module: './commands/sample.ts' },
   { name: 'data', summary: 'tokenize text into binary shards (data prepare)', module: './commands/data.ts' },
+  { name: 'eval', summary: 'score a model or endpoint on task files (report card, contamination, calibration); eval vision', module: './commands/eval.ts' },
   { name: 'tokenizer', summary: 'train, encode and decode byte-level BPE tokenizers', module: './commands/tokenizer.ts' },
 ];
 

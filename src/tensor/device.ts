@@ -6,6 +6,7 @@
  */
 import type { Backend } from './backend.ts';
 import { ReferenceBackend } from './backends/reference.ts';
+import { profiled } from './profile.ts';
 
 let current: Backend | null = null;
 let reference: ReferenceBackend | null = null;
@@ -22,15 +23,21 @@ export function registerNativeLoader(loader: () => Backend | null): void {
 
 export function currentBackend(): Backend {
   if (current) return current;
+  current = chooseBackend();
+  if (process.env.LUMEN_PROFILE === '1') current = profiled(current);
+  return current;
+}
+
+function chooseBackend(): Backend {
   const want = process.env.LUMEN_BACKEND;
-  if (want === 'reference') return (current = referenceBackend());
+  if (want === 'reference') return referenceBackend();
   const native = nativeLoader ? nativeLoader() : null;
-  if (native) return (current = native);
+  if (native) return native;
   if (want === 'native') throw new Error('LUMEN_BACKEND=native but the native addon is not available (run npm ci to build it)');
   if (process.env.LUMEN_QUIET_BACKEND !== '1') {
     console.error('lumen: native kernels unavailable, using the reference TypeScript backend (slow)');
   }
-  return (current = referenceBackend());
+  return referenceBackend();
 }
 
 export function setBackend(b: Backend): void {

@@ -131,17 +131,27 @@ export class Tensor {
       held.delete(g.buf);
       const node = t.node;
       if (!node) {
-        if (t.requiresGrad) accumulateInto(t, g);
+        // Gradients in the map own their buffers (never aliasing activations or each other),
+        // so a leaf can adopt g as its .grad without a copy.
+        if (t.requiresGrad) {
+          if (t.grad) t.backend.axpy(1, g.buf, t.grad.buf, t.size);
+          else t.grad = g.buf === grad!.buf ? copyOf(g).reshapeTo(t.shape) : g.reshapeTo(t.shape);
+        }
         continue;
       }
       const inGrads = node.backward(g);
+      // g is no longer needed once backward returned: its buffer may be handed on once
+      // (pass-through ops such as add and reshape) instead of being copied.
+      let gAdopted = false;
       for (let j = 0; j < node.inputs.length; j++) {
         const inp = node.inputs[j]!, ig = inGrads[j];
         if (!ig || !needsGrad(inp)) continue;
         const prev = grads.get(inp);
         if (prev) prev.backend.axpy(1, ig.buf, prev.buf, prev.size);
         else {
-          const own = ig.buf === g.buf || held.has(ig.buf) ? copyOf(ig) : ig;
+          let own = ig;
+          if (held.has(ig.buf) || (ig.buf === g.buf && gAdopted)) own = copyOf(ig);
+          else if (ig.buf === g.buf) gAdopted = true;
           grads.set(inp, own);
           held.add(own.buf);
         }
@@ -161,10 +171,6 @@ function copyOf(t: Tensor): Tensor {
   return out;
 }
 
-function accumulateInto(leaf: Tensor, g: Tensor): void {
-  if (leaf.grad) leaf.backend.axpy(1, g.buf, leaf.grad.buf, leaf.size);
-  else leaf.grad = copyOf(g).reshapeTo(leaf.shape);
-}
 
 /** Tensors reachable from root through nodes, inputs before outputs. */
 function topoOrder(root: Tensor): Tensor[] {

@@ -2,8 +2,7 @@
  * `lumen eval`: run evaluation tasks against a local model or an OpenAI-compatible endpoint and
  * write a report card (report.md, eval.json, calibration plot, per-item outcomes).
  */
-import { parseArgs } from 'node:util';
-import { num, usage, type OptionTable } from '../args.ts';
+import { num, parse } from '../args.ts';
 import { InputError } from '../../util/errors.ts';
 import { loadTask, resolveTaskRef } from '../../eval/task.ts';
 import { OpenAIEndpointModel } from '../../eval/endpoint.ts';
@@ -32,36 +31,16 @@ const OPTIONS = {
   quiet: { type: 'boolean', help: 'no progress bars' },
 } as const;
 
-type Values<T extends OptionTable> = { [K in keyof T]: T[K]['type'] extends 'boolean' ? boolean : T[K]['multiple'] extends true ? string[] : string | undefined };
-
-/**
- * Like `parse` from ../args.ts, but leaves out option fields that are undefined: Node 20's
- * parseArgs rejects `short: undefined`, which args.ts currently forwards.
- */
-function parseOptions<T extends OptionTable>(command: string, synopsis: string, options: T, argv: string[], description: string): { values: Values<T>; positionals: string[] } | null {
-  const spec: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string; default?: string | boolean | string[] }> = { help: { type: 'boolean' } };
-  for (const [k, o] of Object.entries(options)) {
-    spec[k] = { type: o.type };
-    if (o.multiple !== undefined) spec[k].multiple = o.multiple;
-    if (o.short !== undefined) spec[k].short = o.short;
-    if (o.default !== undefined) spec[k].default = o.default;
-  }
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, options: spec, allowPositionals: true, strict: true });
-  } catch (e) {
-    throw new InputError(`${(e as Error).message}. Run 'lumen ${command} --help'.`);
-  }
-  if (parsed.values['help']) {
-    console.log(usage(command, synopsis, options, description));
-    return null;
-  }
-  return { values: parsed.values as unknown as Values<T>, positionals: parsed.positionals };
-}
 
 /** Runs `lumen eval`. */
 export async function run(argv: string[]): Promise<number> {
-  const p = parseOptions('eval', '(--model DIR | --endpoint URL) --tasks <task> [...]', OPTIONS, argv,
+  if (argv[0] === 'vision') {
+    // `lumen eval vision`: per-task accuracy of a multimodal model on the synthetic visual tasks.
+    const file = './eval-vision.ts';
+    const mod = (await import(file)) as { run(a: string[]): Promise<number> };
+    return mod.run(argv.slice(1));
+  }
+  const p = parse('eval', '(--model DIR | --endpoint URL) --tasks <task> [...]', OPTIONS, argv,
     'Scores a model on task files (see docs/eval.md) and writes a report card.');
   if (!p) return 0;
   const v = p.values;
