@@ -18,6 +18,7 @@ export const COMMANDS: Command[] = [
   { name: 'sample', summary: 'stream a continuation of a prompt from a trained model', module: './commands/sample.ts' },
   { name: 'data', summary: 'tokenize text into binary shards (data prepare)', module: './commands/data.ts' },
   { name: 'eval', summary: 'score a model or endpoint on task files (report card, contamination, calibration); eval vision', module: './commands/eval.ts' },
+  { name: 'scale', summary: 'scaling laws: plan a sweep, run it, fit and predict a large run, verify; LR-transfer check', module: './commands/scale.ts' },
   { name: 'tokenizer', summary: 'train, encode and decode byte-level BPE tokenizers', module: './commands/tokenizer.ts' },
 ];
 

@@ -6,13 +6,17 @@
  *   lumen scale run --plan runs/scaling
  *   lumen scale fit --dir runs/scaling
  *   lumen scale verify --dir runs/scaling
+ *   lumen scale lr --widths 32,64,128          (learning-rate transfer check)
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { num, usage, type OptionTable } from '../args.ts';
 import { InputError } from '../../util/errors.ts';
 import { writeJsonAtomic } from '../../util/fs.ts';
-import { planSweep, fmtFlops, type SweepPlan } from '../../scaling/plan.ts';
+import { planSweep, lrSweepPlan, fmtFlops, type SweepPlan } from '../../scaling/plan.ts';
+import { lrOptima, plotLrSweep } from '../../scaling/lr.ts';
+import { writeChart } from '../../plot/index.ts';
 import { defaultBase } from '../../scaling/shape.ts';
 import { readResults, runSweep, type TrainFn } from '../../scaling/run.ts';
 import { syntheticTrainer } from '../../scaling/synthetic.ts';
@@ -22,7 +26,7 @@ import { verifyStudy } from '../../scaling/verify.ts';
 import { readPlan, studyPaths } from '../../scaling/study.ts';
 import { trainRun } from '../../scaling/trainer-bridge.ts';
 
-const SUBCOMMANDS = 'plan | run | fit | verify';
+const SUBCOMMANDS = 'plan | run | fit | verify | lr';
 
 const PLAN_OPTS = {
   'target-flops': { type: 'string', help: 'training FLOPs of the target run to predict (required), e.g. 1e14' },
@@ -35,6 +39,7 @@ const PLAN_OPTS = {
   'min-tokens': { type: 'string', default: '2048', help: 'drop runs that would see fewer tokens' },
   vocab: { type: 'string', help: 'vocabulary size of the tokenizer the runs will use (default: the tiny preset\'s)' },
   context: { type: 'string', help: 'context length (default: the tiny preset\'s)' },
+  recipe: { type: 'string', help: 'JSON file with the training recipe every run shares (learning rate, batch, data…), passed to the trainer' },
   force: { type: 'boolean', help: 'replace an existing plan even if results exist' },
 } satisfies OptionTable;
 
@@ -50,6 +55,19 @@ const FIT_OPTS = {
   seed: { type: 'string', default: '1234', help: 'bootstrap seed' },
   frontier: { type: 'string', default: 'parabola', help: "frontier point per budget: 'parabola' (vertex of loss vs ln N) or 'min' (best run)" },
   force: { type: 'boolean', help: 'overwrite prediction.json even though the target has already run (marked as made after the target)' },
+} satisfies OptionTable;
+
+const LR_OPTS = {
+  out: { type: 'string', default: 'runs/lr-transfer', help: 'directory for the LR sweep' },
+  widths: { type: 'string', default: '32,64,128', help: 'comma-separated widths (a 4x range shows transfer)' },
+  lrs: { type: 'string', default: '1e-3,2e-3,5e-3,1e-2,2e-2,5e-2,1e-1', help: 'comma-separated learning rates' },
+  tokens: { type: 'string', default: '1048576', help: 'tokens per run (the same for every run)' },
+  depth: { type: 'string', help: 'layers of every model (default: the shape rule at the smallest width, at least 2)' },
+  vocab: { type: 'string', help: 'vocabulary size (default: the tiny preset\'s)' },
+  context: { type: 'string', help: 'context length (default: the tiny preset\'s)' },
+  recipe: { type: 'string', help: 'JSON file with the shared training recipe (its learning rate is overridden per run)' },
+  synthetic: { type: 'boolean', help: 'use the synthetic trainer (ideal transfer by construction: only exercises the pipeline)' },
+  quiet: { type: 'boolean', help: 'no progress bar' },
 } satisfies OptionTable;
 
 const VERIFY_OPTS = {
@@ -70,6 +88,7 @@ function help(): string {
     '  run     train the sweep (resumable: a killed sweep continues where it stopped)',
     '  fit     fit L(C), L(N, D) and the capability law with bootstrap CIs; write the timestamped prediction',
     '  verify  train the target run and report predicted vs actual (writes bench/results/scaling.json)',
+    '  lr      learning-rate sweep at several widths: does the optimum transfer across width (muP)?',
     '',
     'Run lumen scale <subcommand> --help for its options.',
   ].join('\n');
@@ -107,8 +126,25 @@ function required(name: string, v: string | undefined, sub: string): string {
   return v;
 }
 
-function trainerFor(dir: string, synthetic: boolean): TrainFn {
-  return synthetic ? syntheticTrainer() : (run) => trainRun(run, { dir });
+function trainerFor(dir: string, synthetic: boolean, recipe: Record<string, unknown>): TrainFn {
+  return synthetic ? syntheticTrainer() : (run) => trainRun(run, { dir, recipe });
+}
+
+/** Reads a recipe JSON file (an object passed to the trainer unchanged). */
+function readRecipe(path: string | undefined): Record<string, unknown> {
+  if (path === undefined) return {};
+  if (!existsSync(path)) throw new InputError(`--recipe: ${path} does not exist`);
+  let v: unknown;
+  try { v = JSON.parse(readFileSync(path, 'utf8')); } catch (e) { throw new InputError(`--recipe: ${path} is not valid JSON: ${(e as Error).message}`); }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new InputError(`--recipe: ${path} must hold a JSON object, got ${Array.isArray(v) ? 'an array' : typeof v}`);
+  return v as Record<string, unknown>;
+}
+
+/** Parses a comma-separated list of positive numbers. */
+function numList(name: string, v: string): number[] {
+  const xs = v.split(',').map((t) => t.trim()).filter((t) => t !== '').map(Number);
+  if (xs.length === 0 || xs.some((x) => !(Number.isFinite(x) && x > 0))) throw new InputError(`--${name}: expected a comma-separated list of positive numbers, got '${v}'`);
+  return xs;
 }
 
 async function cmdPlan(argv: string[]): Promise<number> {
@@ -128,6 +164,7 @@ async function cmdPlan(argv: string[]): Promise<number> {
     tokensPerParam: num('tokens-per-param', v['tokens-per-param'], 20, { min: 0 }),
     minTokens: num('min-tokens', v['min-tokens'], 2048, { min: 1 }),
     base: defaultBase(overrides),
+    recipe: readRecipe(v.recipe),
   });
   const dir = v.out ?? 'runs/scaling';
   const paths = studyPaths(dir);
@@ -155,7 +192,7 @@ async function cmdRun(argv: string[]): Promise<number> {
   const plan = readPlan(dir);
   const paths = studyPaths(dir);
   const synthetic = a.values.synthetic;
-  const { ran, skipped, records } = await runSweep(plan, { train: trainerFor(dir, synthetic), resultsPath: paths.results, synthetic, quiet: a.values.quiet });
+  const { ran, skipped, records } = await runSweep(plan, { train: trainerFor(dir, synthetic, plan.recipe ?? {}), resultsPath: paths.results, synthetic, quiet: a.values.quiet });
   console.log(`${ran} run(s) trained, ${skipped} already done; ${records.length}/${plan.runs.length} results in ${paths.results}. Next: lumen scale fit --dir ${dir}`);
   return 0;
 }
@@ -194,7 +231,7 @@ async function cmdVerify(argv: string[]): Promise<number> {
   const synthetic = v.synthetic;
   const benchArg = v['bench-out'] ?? 'bench/results/scaling.json';
   const { verification: ver, report } = await verifyStudy(dir, {
-    train: trainerFor(dir, synthetic), synthetic, quiet: v.quiet,
+    train: trainerFor(dir, synthetic, readPlan(dir).recipe ?? {}), synthetic, quiet: v.quiet,
     benchOut: benchArg === 'none' || synthetic ? null : benchArg,
     floor: num('floor', v.floor, 1e-3, { min: 0, max: 1 }),
   });
@@ -207,6 +244,35 @@ async function cmdVerify(argv: string[]): Promise<number> {
   return 0;
 }
 
+async function cmdLr(argv: string[]): Promise<number> {
+  const a = parse('scale lr', '[--widths 32,64,128] [--lrs ...] [--out DIR]', LR_OPTS, argv, 'Learning-rate sweep at several widths: does the optimum transfer (muP)?');
+  if (!a) return 0;
+  const v = a.values;
+  const dir = v.out ?? 'runs/lr-transfer';
+  const overrides: { vocabSize?: number; contextLength?: number } = {};
+  if (v.vocab !== undefined) overrides.vocabSize = num('vocab', v.vocab, 0, { min: 2, int: true });
+  if (v.context !== undefined) overrides.contextLength = num('context', v.context, 0, { min: 1, int: true });
+  const widths = numList('widths', v.widths ?? '32,64,128');
+  const lrOpts: { tokens: number; depth?: number; base: ReturnType<typeof defaultBase> } = {
+    tokens: num('tokens', v.tokens, 1 << 20, { min: 1, int: true }),
+    base: defaultBase({ ...overrides, baseWidth: Math.min(...widths) }),
+  };
+  if (v.depth !== undefined) lrOpts.depth = num('depth', v.depth, 2, { min: 1, int: true });
+  const runs = lrSweepPlan(widths, numList('lrs', v.lrs ?? ''), lrOpts);
+  const recipe = readRecipe(v.recipe);
+  writeJsonAtomic(join(dir, 'lr-plan.json'), { version: 1, createdAt: new Date().toISOString(), recipe, runs });
+  const synthetic = v.synthetic;
+  const { records } = await runSweep(runs, { train: trainerFor(dir, synthetic, recipe), resultsPath: join(dir, 'lr-results.jsonl'), synthetic, quiet: v.quiet });
+  const results = records.map((r) => ({ width: r.width, lr: r.lr!, finalValLoss: r.finalValLoss }));
+  const t = lrOptima(results);
+  writeJsonAtomic(join(dir, 'lr-transfer.json'), { ...t, synthetic, results });
+  const chart = await writeChart(join(dir, 'plots', 'lr-sweep'), plotLrSweep(results));
+  for (const o of t.optima) console.log(`width ${String(o.width).padStart(5)}: best lr ${o.lr.toExponential(2)} (loss ${o.loss.toFixed(4)})${o.atEdge ? ' — at the edge of the sweep, widen --lrs' : ''}`);
+  console.log(`optimum moves ×${t.shift.toFixed(2)} across a ×${t.widthRange} width range: ${t.transfers ? 'transfers (goal: < ×2)' : 'does NOT transfer (goal: < ×2)'}${synthetic ? ' [synthetic]' : ''}`);
+  console.log(`wrote ${join(dir, 'lr-transfer.json')} and ${chart.png}`);
+  return 0;
+}
+
 /** Entry point: `lumen scale <subcommand> ...`. */
 export async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
@@ -215,6 +281,7 @@ export async function run(argv: string[]): Promise<number> {
     case 'run': return cmdRun(rest);
     case 'fit': return cmdFit(rest);
     case 'verify': return cmdVerify(rest);
+    case 'lr': return cmdLr(rest);
     case undefined: case '--help': case '-h': case 'help':
       console.log(help());
       return sub === undefined ? 2 : 0;
