@@ -42,6 +42,8 @@ export interface PrepareOptions {
   valPercent?: number;
   /** Tokens per shard file. */
   shardTokens?: number;
+  /** Which split each file goes to (default: by a hash of its path, valPercent of them to 'val'). */
+  splitOf?: (path: string) => 'train' | 'val';
   quiet?: boolean;
 }
 
@@ -106,7 +108,7 @@ export function prepareShards(o: PrepareOptions): Manifest {
   for (const f of o.files) {
     let bytes: Buffer;
     try { bytes = readFileSync(f); } catch (e) { throw new InputError(`data prepare: cannot read '${f}': ${(e as Error).message}`); }
-    const split = splitOf(relative(root, f), valPercent);
+    const split = o.splitOf ? o.splitOf(f) : splitOf(relative(root, f), valPercent);
     const ids = o.tokenizer.encode(bytes.toString('utf8'));
     (split === 'val' ? val : train).push(ids, eot);
     sources.push({ path: f, bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex'), split });
