@@ -17,6 +17,7 @@ export const COMMANDS: Command[] = [
   { name: 'train', summary: 'pretrain a GPT (default: the small preset on the embedded corpus)', module: './commands/train.ts' },
   { name: 'sample', summary: 'stream a continuation of a prompt from a trained model', module: './commands/sample.ts' },
   { name: 'data', summary: 'tokenize text into binary shards (data prepare)', module: './commands/data.ts' },
+  { name: 'serve', summary: 'serve a model over the OpenAI API, with a chat page at /', module: './commands/serve.ts' },
   { name: 'eval', summary: 'score a model or endpoint on task files (report card, contamination, calibration); eval vision', module: './commands/eval.ts' },
   { name: 'scale', summary: 'scaling laws: plan a sweep, run it, fit and predict a large run, verify; LR-transfer check', module: './commands/scale.ts' },
   { name: 'tokenizer', summary: 'train, encode and decode byte-level BPE tokenizers', module: './commands/tokenizer.ts' },
