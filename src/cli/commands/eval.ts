@@ -56,7 +56,6 @@ export async function run(argv: string[]): Promise<number> {
     names.add(t.name);
   }
   const limit = v.limit === undefined ? undefined : num('limit', v.limit, 0, { min: 1, int: true });
-  let model: EvalModel;
   let endpoint: OpenAIEndpointModel | null = null;
   if (v.endpoint !== undefined) {
     endpoint = new OpenAIEndpointModel({
@@ -65,13 +64,14 @@ export async function run(argv: string[]): Promise<number> {
       retry: { maxRetries: num('retries', v.retries, 5, { min: 0, max: 20, int: true }) },
       cacheDir: v['no-cache'] ? null : v.cache,
     });
-    model = endpoint;
-  } else model = await loadLocalEvalModel(v.model!);
+  }
+  const local = endpoint ? null : await loadLocalEvalModel(v.model!);
+  const model: EvalModel = endpoint ?? local!;
   const res = await runEval({
     tasks, model, out: v.out, limit, quiet: v.quiet,
     bootstrap: num('bootstrap', v.bootstrap, 1000, { min: 10, max: 100000, int: true }),
     corpus: v['contamination-corpus'], indexDir: v['contamination-index'], seed: num('seed', v.seed, 0, { int: true }),
-  });
+  }).finally(() => local?.close());
   console.log(res.table);
   if (res.calibration) console.log(`\ncalibration: ECE ${(100 * res.calibration.ece).toFixed(1)}% over ${res.calibration.n} multiple-choice answers (10 bins)`);
   if (endpoint) console.log(`endpoint: ${endpoint.stats.requests} HTTP requests (${endpoint.stats.retries} retries), ${endpoint.cache?.hits ?? 0} cache hits`);
