@@ -57,5 +57,5 @@ test('lumen eval: clear errors for bad arguments', async () => {
   await assert.rejects(run(['--endpoint', 'http://x']), /--tasks: name at least one task/);
   await assert.rejects(run(['--tasks', 'arith']), /exactly one of --model DIR or --endpoint URL/);
   await assert.rejects(run(['--endpoint', 'http://x', '--tasks', 'no-such-task']), /task 'no-such-task': no such file/);
-  await assert.rejects(run(['--model', '/some/dir', '--tasks', 'tasks/arith.yaml']), /local models are not wired yet/);
+  await assert.rejects(run(['--model', '/some/dir', '--tasks', 'tasks/arith.yaml']), /no model at \/some\/dir: not a directory/);
 });
