@@ -4,20 +4,24 @@
  * 1. Encode throughput with cl100k_base, single thread, on >= 5 MB of mixed text (JS/TS/MD
  *    sources from node_modules interleaved with generated multilingual prose), Lumen vs the
  *    WASM `tiktoken` package and `js-tiktoken`, same process, warm-up then the median of several
- *    repetitions. Lumen's word cache is cleared before every repetition, so each one encodes the
+ *    repetitions, a full GC before each timed run (js-tiktoken is timed first, apart, because of
+ *    the garbage it leaves). Lumen's word cache is cleared before every repetition, so each one encodes the
  *    text from cold (a warm-cache figure is printed as well, for information). Any id mismatch
  *    fails the benchmark.
  * 2. Training a 32,000-token vocabulary on >= 100 MB: the corpus is assembled in a temp dir from
  *    the JS/TS/MD files under node_modules; when they hold less than 100 MB they are repeated with
  *    a variation (ASCII letters rot13-shifted on odd passes, so the repeats add new words rather
  *    than duplicate counts). Each repetition runs in a child process that reports its wall time
- *    and peak RSS. Ratio = 120 s / seconds (the goal).
+ *    and peak RSS; the counting phase uses 2 worker threads (trainBpe's default on 2+ cores), the
+ *    merge phase one thread. Ratio = 120 s / seconds (the goal).
  *
  * Writes bench/results/tokenizer.json. Options: --quick (1 MB / 10 MB, for a smoke run).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { join } from 'node:path';
 import { getEncoding } from 'js-tiktoken';
 import { get_encoding } from 'tiktoken';
@@ -27,13 +31,25 @@ import { listFiles, mixedText } from '../test/tokenizer/mixed-text.ts';
 
 interface Row { case: string; unit: string; lumen: number; peer: string; peer_value: number; ratio: number; [k: string]: unknown }
 
+setFlagsFromString('--expose-gc');
+/** A full garbage collection (exposed at runtime; the script runs under plain tsx). */
+const gc = runInNewContext('gc') as () => void;
+
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]!; };
 const spread = (xs: number[]): string => `${Math.min(...xs).toFixed(2)}..${Math.max(...xs).toFixed(2)}`;
 
+/** CPU seconds of the last `time` call (user + system of this process; one thread runs). */
+let lastCpu = 0;
+
+/** Wall seconds of fn(); also records its CPU seconds in lastCpu. */
 function time(fn: () => void): number {
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   fn();
-  return (performance.now() - t0) / 1000;
+  const wall = (performance.now() - t0) / 1000;
+  const c = process.cpuUsage(c0);
+  lastCpu = (c.user + c.system) / 1e6;
+  return wall;
 }
 
 /** Writes the training corpus (>= `bytes`) into `dir` as ~10 MB parts; returns a description. */
@@ -86,35 +102,51 @@ async function main(): Promise<void> {
     if (ids.length !== ref.length) throw new Error(`id mismatch: ${name} gave ${ids.length} tokens, Lumen ${ref.length}`);
     for (let i = 0; i < ids.length; i++) if (ids[i] !== ref[i]) throw new Error(`id mismatch with ${name} at token ${i}: ${ids[i]} vs Lumen ${ref[i]}`);
   };
-  check('tiktoken-wasm', wasm.encode(text, [], [])); // also the warm-up
+  // Warm-up: two more cold-cache runs for Lumen (its JIT settles over ~2 runs), one for each peer.
+  for (let r = 0; r < 2; r++) { lumen.clearCache(); lumen.encode(text); }
+  check('tiktoken-wasm', wasm.encode(text, [], []));
   check('js-tiktoken', js.encode(text, [], []));
   const tLumen: number[] = [], tLumenWarm: number[] = [], tWasm: number[] = [], tJs: number[] = [];
+  const cLumen: number[] = [], cWasm: number[] = [], cJs: number[] = []; // MB per CPU second
+  // js-tiktoken first and apart: it leaves much garbage, which would otherwise be collected
+  // during the next timed run of whoever follows it. A full GC precedes every timed run.
+  for (let r = 0; r < (quick ? 2 : 3); r++) {
+    let j: number[] = [];
+    gc();
+    tJs.push(mb / time(() => { j = js.encode(text, [], []); }));
+    cJs.push(mb / lastCpu);
+    check('js-tiktoken', j);
+  }
   for (let r = 0; r < reps; r++) {
     lumen.clearCache();
     let ids: number[] = [];
+    gc();
     tLumen.push(mb / time(() => { ids = lumen.encode(text); }));
+    cLumen.push(mb / lastCpu);
     check('lumen (repeat)', ids);
+    gc();
     tLumenWarm.push(mb / time(() => { ids = lumen.encode(text); }));
     let w: Uint32Array = new Uint32Array();
+    gc();
     tWasm.push(mb / time(() => { w = wasm.encode(text, [], []); }));
+    cWasm.push(mb / lastCpu);
     check('tiktoken-wasm', w);
-    if (r < (quick ? 2 : 3)) {
-      let j: number[] = [];
-      tJs.push(mb / time(() => { j = js.encode(text, [], []); }));
-      check('js-tiktoken', j);
-    }
   }
   wasm.free();
   const l = median(tLumen);
-  rows.push({ case: 'encode cl100k vs tiktoken-wasm', unit: 'MB/s', lumen: l, peer: 'tiktoken (WASM)', peer_value: median(tWasm), ratio: l / median(tWasm), mb, spread_lumen: spread(tLumen), spread_peer: spread(tWasm) });
-  rows.push({ case: 'encode cl100k vs js-tiktoken', unit: 'MB/s', lumen: l, peer: 'js-tiktoken', peer_value: median(tJs), ratio: l / median(tJs), mb, spread_lumen: spread(tLumen), spread_peer: spread(tJs) });
+  rows.push({ case: 'encode cl100k vs tiktoken-wasm', unit: 'MB/s', lumen: l, peer: 'tiktoken (WASM)', peer_value: median(tWasm), ratio: l / median(tWasm), mb, spread_lumen: spread(tLumen), spread_peer: spread(tWasm),
+    cpu_mb_s_lumen: median(cLumen), cpu_mb_s_peer: median(cWasm), cpu_ratio: median(cLumen) / median(cWasm) });
+  rows.push({ case: 'encode cl100k vs js-tiktoken', unit: 'MB/s', lumen: l, peer: 'js-tiktoken', peer_value: median(tJs), ratio: l / median(tJs), mb, spread_lumen: spread(tLumen), spread_peer: spread(tJs),
+    cpu_mb_s_lumen: median(cLumen), cpu_mb_s_peer: median(cJs), cpu_ratio: median(cLumen) / median(cJs) });
+  console.log(`  wall MB/s medians (spread): lumen ${l.toFixed(2)} (${spread(tLumen)}), tiktoken-wasm ${median(tWasm).toFixed(2)} (${spread(tWasm)}), js-tiktoken ${median(tJs).toFixed(2)} (${spread(tJs)})`);
+  console.log(`  MB per CPU-second medians: lumen ${median(cLumen).toFixed(2)}, tiktoken-wasm ${median(cWasm).toFixed(2)}, js-tiktoken ${median(cJs).toFixed(2)} (less sensitive to other load on the machine)`);
   console.log(`  (Lumen with a warm word cache, same text again: ${median(tLumenWarm).toFixed(2)} MB/s, spread ${spread(tLumenWarm)})`);
 
   // ---- train ----
   const dir = mkdtempSync(join(tmpdir(), 'lumen-bench-tok-'));
   try {
     const desc = buildCorpus(dir, quick ? 10e6 : 100e6);
-    console.log(`train: corpus ${desc}`);
+    console.log(`train: corpus ${desc}; counting on ${Math.min(2, availableParallelism())} worker threads, merges on 1`);
     const vocab = quick ? 8000 : 32000;
     const runs: Array<{ seconds: number; maxRssMB: number; uniqueWords: number; countSeconds: number; mergeSeconds: number }> = [];
     for (let r = 0; r < (quick ? 1 : 3); r++) {

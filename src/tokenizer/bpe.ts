@@ -27,23 +27,21 @@ export interface Merge {
 
 const EMPTY = -1;
 
-/** Open-addressing hash map (left, right) -> slot, values in parallel typed arrays. */
+/**
+ * Open-addressing hash map (left, right) -> (priority, result). One slot is 4 consecutive
+ * Int32s [left, right, priority, result], so a lookup touches one cache line.
+ */
 class PairTable {
   private mask: number;
-  private lefts: Int32Array;
-  private rights: Int32Array;
-  private prios: Int32Array;
-  private results: Int32Array;
+  private t: Int32Array;
   size = 0;
+  maxPriority = 0;
 
   constructor(expected: number) {
     let cap = 16;
     while (cap < expected * 2) cap <<= 1;
     this.mask = cap - 1;
-    this.lefts = new Int32Array(cap).fill(EMPTY);
-    this.rights = new Int32Array(cap);
-    this.prios = new Int32Array(cap);
-    this.results = new Int32Array(cap);
+    this.t = new Int32Array(cap * 4).fill(EMPTY);
   }
 
   private static hash(a: number, b: number): number {
@@ -56,16 +54,19 @@ class PairTable {
   /** Adds or keeps the lower-priority merge for (a, b). */
   set(a: number, b: number, prio: number, result: number): void {
     if ((this.size + 1) * 2 > this.mask + 1) this.grow();
+    if (prio > this.maxPriority) this.maxPriority = prio;
+    const t = this.t;
     let i = PairTable.hash(a, b) & this.mask;
     for (;;) {
-      const l = this.lefts[i]!;
+      const o = i << 2;
+      const l = t[o]!;
       if (l === EMPTY) {
-        this.lefts[i] = a; this.rights[i] = b; this.prios[i] = prio; this.results[i] = result;
+        t[o] = a; t[o + 1] = b; t[o + 2] = prio; t[o + 3] = result;
         this.size++;
         return;
       }
-      if (l === a && this.rights[i] === b) {
-        if (prio < this.prios[i]!) { this.prios[i] = prio; this.results[i] = result; }
+      if (l === a && t[o + 1] === b) {
+        if (prio < t[o + 2]!) { t[o + 2] = prio; t[o + 3] = result; }
         return;
       }
       i = (i + 1) & this.mask;
@@ -74,29 +75,27 @@ class PairTable {
 
   /** Slot index of (a, b), or -1. */
   find(a: number, b: number): number {
-    const lefts = this.lefts, mask = this.mask;
+    const t = this.t, mask = this.mask;
     let i = PairTable.hash(a, b) & mask;
     for (;;) {
-      const l = lefts[i]!;
+      const o = i << 2;
+      const l = t[o]!;
       if (l === EMPTY) return -1;
-      if (l === a && this.rights[i] === b) return i;
+      if (l === a && t[o + 1] === b) return i;
       i = (i + 1) & mask;
     }
   }
 
-  prio(slot: number): number { return this.prios[slot]!; }
-  result(slot: number): number { return this.results[slot]!; }
+  prio(slot: number): number { return this.t[(slot << 2) + 2]!; }
+  result(slot: number): number { return this.t[(slot << 2) + 3]!; }
 
   private grow(): void {
-    const { lefts, rights, prios, results } = this;
+    const old = this.t;
     const cap = (this.mask + 1) * 2;
     this.mask = cap - 1;
-    this.lefts = new Int32Array(cap).fill(EMPTY);
-    this.rights = new Int32Array(cap);
-    this.prios = new Int32Array(cap);
-    this.results = new Int32Array(cap);
+    this.t = new Int32Array(cap * 4).fill(EMPTY);
     this.size = 0;
-    for (let i = 0; i < lefts.length; i++) if (lefts[i] !== EMPTY) this.set(lefts[i]!, rights[i]!, prios[i]!, results[i]!);
+    for (let o = 0; o < old.length; o += 4) if (old[o] !== EMPTY) this.set(old[o]!, old[o + 1]!, old[o + 2]!, old[o + 3]!);
   }
 }
 
@@ -114,6 +113,12 @@ export class BpeModel {
   private readonly pairs: PairTable;
   /** Exact byte string (latin-1 key) -> id, built on first use. */
   private byBytes: Map<string, number> | null = null;
+  /** Largest merge priority (mergeHeap packs priorities below 2^21 into its keys). */
+  private maxPriority = 0;
+  /** Priority of the merge of the single-byte tokens of (x, y), indexed x * 256 + y (MAX when none). */
+  private readonly bytePairPrio = new Int32Array(65536);
+  /** Result id of that merge (-1 when none). */
+  private readonly bytePairResult = new Int32Array(65536);
 
   /**
    * @param tokens bytes of each id (undefined for ids that hold no BPE token, e.g. specials)
@@ -133,16 +138,15 @@ export class BpeModel {
     const add = (m: Merge): void => this.pairs.set(m.left, m.right, m.priority, m.result);
     if (typeof merges === 'function') merges(add);
     else for (const m of merges) add(m);
+    this.maxPriority = this.pairs.maxPriority;
     for (let x = 0; x < 256; x++) {
       for (let y = 0; y < 256; y++) {
         const s = this.pairs.find(this.byteIds[x]!, this.byteIds[y]!);
         this.bytePairPrio[x * 256 + y] = s < 0 ? 0x7fffffff : this.pairs.prio(s);
+        this.bytePairResult[x * 256 + y] = s < 0 ? -1 : this.pairs.result(s);
       }
     }
   }
-
-  /** Priority of the merge of the single-byte tokens of (x, y), indexed x * 256 + y (MAX when none). */
-  private readonly bytePairPrio = new Int32Array(65536);
 
   /** Number of merge rules. */
   get mergeCount(): number {
@@ -171,8 +175,8 @@ export class BpeModel {
   private ids = new Int32Array(64);
   private next = new Int32Array(64);
   private prev = new Int32Array(64);
-  private heapP = new Int32Array(64);
-  private heapPos = new Int32Array(64);
+  private scratchPrio = new Int32Array(64);
+  private scratchResult = new Int32Array(64);
 
   /**
    * Appends the ids of word bytes `b[0..n)` to `out`, applying merges (and `ignoreMerges`, unless
@@ -185,90 +189,103 @@ export class BpeModel {
       const whole = this.tokenOfBytes(n === b.length ? b : b.subarray(0, n));
       if (whole !== undefined) { out.push(whole); return; }
     }
-    if (n <= 48) this.mergeSmall(b, n, out);
+    if (n <= 64 || this.maxPriority >= 1 << 21) this.mergeSmall(b, n, out);
     else this.mergeHeap(b, n, out);
   }
 
-  /** Quadratic scan; fastest for short words. */
+  /**
+   * Quadratic scan; fastest for short words. Keeps, per adjacent pair, its merge priority and
+   * result, so each merge costs two table lookups (the new neighbours); the first pairs come
+   * from the 256 x 256 byte-pair tables without hashing.
+   */
   private mergeSmall(b: Uint8Array, n: number, out: number[]): void {
+    if (this.ids.length < n) this.ensure(n);
     const ids = this.ids;
-    const pr = this.heapP; // priority of the pair (i, i+1) in the compacted array, or MAX
+    const pr = this.scratchPrio; // priority of the pair (i, i+1) in the compacted array, or MAX
+    const rs = this.scratchResult; // the id that merge produces
     const pairs = this.pairs;
     const MAX = 0x7fffffff;
-    const bp = this.bytePairPrio;
+    const bp = this.bytePairPrio, br = this.bytePairResult;
     for (let i = 0; i < n; i++) ids[i] = this.byteIds[b[i]!]!;
     let len = n;
-    for (let i = 0; i + 1 < len; i++) pr[i] = bp[(b[i]! << 8) | b[i + 1]!]!;
+    for (let i = 0; i + 1 < len; i++) { const k = (b[i]! << 8) | b[i + 1]!; pr[i] = bp[k]!; rs[i] = br[k]!; }
     while (len > 1) {
       let best = MAX, at = -1;
       for (let i = 0; i + 1 < len; i++) if (pr[i]! < best) { best = pr[i]!; at = i; }
       if (at < 0) break;
-      ids[at] = pairs.result(pairs.find(ids[at]!, ids[at + 1]!));
-      for (let i = at + 1; i + 1 < len; i++) { ids[i] = ids[i + 1]!; pr[i] = pr[i + 1]!; }
+      ids[at] = rs[at]!;
+      for (let i = at + 1; i + 1 < len; i++) { ids[i] = ids[i + 1]!; pr[i] = pr[i + 1]!; rs[i] = rs[i + 1]!; }
       len--;
-      if (at + 1 < len) { const s = pairs.find(ids[at]!, ids[at + 1]!); pr[at] = s < 0 ? MAX : pairs.prio(s); }
-      else pr[at] = MAX;
-      if (at > 0) { const s = pairs.find(ids[at - 1]!, ids[at]!); pr[at - 1] = s < 0 ? MAX : pairs.prio(s); }
+      if (at + 1 < len) {
+        const s = pairs.find(ids[at]!, ids[at + 1]!);
+        if (s < 0) pr[at] = MAX; else { pr[at] = pairs.prio(s); rs[at] = pairs.result(s); }
+      } else pr[at] = MAX;
+      if (at > 0) {
+        const s = pairs.find(ids[at - 1]!, ids[at]!);
+        if (s < 0) pr[at - 1] = MAX; else { pr[at - 1] = pairs.prio(s); rs[at - 1] = pairs.result(s); }
+      }
     }
     for (let i = 0; i < len; i++) out.push(ids[i]!);
   }
 
+  private heapKeys = new Float64Array(192);
+
   private ensure(n: number): void {
-    if (this.ids.length >= n) return;
-    let cap = this.ids.length;
-    while (cap < n) cap *= 2;
-    this.ids = new Int32Array(cap); this.next = new Int32Array(cap); this.prev = new Int32Array(cap);
-    this.heapP = new Int32Array(cap); this.heapPos = new Int32Array(cap);
+    if (this.ids.length < n) {
+      let cap = this.ids.length;
+      while (cap < n) cap *= 2;
+      this.ids = new Int32Array(cap); this.next = new Int32Array(cap); this.prev = new Int32Array(cap);
+      this.scratchPrio = new Int32Array(cap); this.scratchResult = new Int32Array(cap);
+    }
+    if (this.heapKeys.length < 3 * n) this.heapKeys = new Float64Array(3 * n);
+  }
+
+  /** Priority of the pair starting at `pos` in the linked list, or -1. */
+  private pairPrioAt(pos: number): number {
+    const nx = this.next[pos]!;
+    if (nx < 0) return -1;
+    const s = this.pairs.find(this.ids[pos]!, this.ids[nx]!);
+    return s < 0 ? -1 : this.pairs.prio(s);
   }
 
   /**
-   * Linked list of parts + binary min-heap of (priority, position) with lazy deletion:
-   * O(n log n) for long words (runs of symbols, base64 blobs).
+   * Linked list of parts + binary min-heap with lazy deletion: O(n log n) for long words (runs of
+   * symbols, base64 blobs). A heap key is priority * 2^32 + position (exact in a double for
+   * priorities below 2^21), so the smallest key is the lowest priority, leftmost.
    */
   private mergeHeap(b: Uint8Array, n: number, out: number[]): void {
     this.ensure(n);
-    const ids = this.ids, next = this.next, prev = this.prev, hp = this.heapP, hpos = this.heapPos;
+    const ids = this.ids, next = this.next, prev = this.prev, heap = this.heapKeys;
     const pairs = this.pairs;
+    const SHIFT = 4294967296;
     for (let i = 0; i < n; i++) { ids[i] = this.byteIds[b[i]!]!; next[i] = i + 1; prev[i] = i - 1; }
     next[n - 1] = -1;
     let size = 0;
-    // Heap order: lower priority first, then lower position (leftmost).
-    const less = (i: number, j: number): boolean => hp[i]! < hp[j]! || (hp[i] === hp[j] && hpos[i]! < hpos[j]!);
-    const swap = (i: number, j: number): void => {
-      const p = hp[i]!; hp[i] = hp[j]!; hp[j] = p;
-      const q = hpos[i]!; hpos[i] = hpos[j]!; hpos[j] = q;
-    };
-    const push = (prio: number, pos: number): void => {
+    const push = (key: number): void => {
       let i = size++;
-      hp[i] = prio; hpos[i] = pos;
-      while (i > 0) { const p = (i - 1) >> 1; if (!less(i, p)) break; swap(i, p); i = p; }
+      while (i > 0) {
+        const up = (i - 1) >> 1;
+        if (heap[up]! <= key) break;
+        heap[i] = heap[up]!; i = up;
+      }
+      heap[i] = key;
     };
-    const pop = (): void => {
-      size--;
-      hp[0] = hp[size]!; hpos[0] = hpos[size]!;
+    for (let i = 0; i + 1 < n; i++) { const p = this.pairPrioAt(i); if (p >= 0) push(p * SHIFT + i); }
+    while (size > 0) {
+      const top = heap[0]!;
+      // Pop: move the last key down from the root.
+      const last = heap[--size]!;
       let i = 0;
       for (;;) {
-        const l = 2 * i + 1, r = l + 1;
-        let m = i;
-        if (l < size && less(l, m)) m = l;
-        if (r < size && less(r, m)) m = r;
-        if (m === i) break;
-        swap(i, m); i = m;
+        let c = 2 * i + 1;
+        if (c >= size) break;
+        if (c + 1 < size && heap[c + 1]! < heap[c]!) c++;
+        if (heap[c]! >= last) break;
+        heap[i] = heap[c]!; i = c;
       }
-    };
-    // A position's pair is (ids[pos], ids[next[pos]]); stale heap entries are detected by
-    // re-looking the pair up and comparing priorities (a removed position has ids = -1).
-    const pairPrio = (pos: number): number => {
-      const nx = next[pos]!;
-      if (nx < 0) return -1;
-      const s = pairs.find(ids[pos]!, ids[nx]!);
-      return s < 0 ? -1 : pairs.prio(s);
-    };
-    for (let i = 0; i + 1 < n; i++) { const p = pairPrio(i); if (p >= 0) push(p, i); }
-    while (size > 0) {
-      const prio = hp[0]!, pos = hpos[0]!;
-      pop();
-      if (ids[pos] === -1 || pairPrio(pos) !== prio) continue; // stale
+      heap[i] = last;
+      const prio = Math.floor(top / SHIFT), pos = top - prio * SHIFT;
+      if (ids[pos] === -1 || this.pairPrioAt(pos) !== prio) continue; // stale entry
       const nx = next[pos]!;
       ids[pos] = pairs.result(pairs.find(ids[pos]!, ids[nx]!));
       ids[nx] = -1;
@@ -276,9 +293,9 @@ export class BpeModel {
       next[pos] = nn;
       if (nn >= 0) prev[nn] = pos;
       const pp = prev[pos]!;
-      if (pp >= 0) { const p = pairPrio(pp); if (p >= 0) push(p, pp); }
-      const p2 = pairPrio(pos);
-      if (p2 >= 0) push(p2, pos);
+      if (pp >= 0) { const p = this.pairPrioAt(pp); if (p >= 0) push(p * SHIFT + pp); }
+      const p2 = this.pairPrioAt(pos);
+      if (p2 >= 0) push(p2 * SHIFT + pos);
     }
     for (let i = 0; i >= 0; i = next[i]!) out.push(ids[i]!);
   }

@@ -8,18 +8,22 @@
  * follows it (every alternative that can end at a line feed ends there whatever letter comes
  * next), so the counts equal those of the whole text. Text without such a point for more than
  * 8 MB is cut at the last line feed instead (documented approximation for pathological input).
+ * Large corpora are counted by worker threads, one share of the files each (count-worker.ts).
  */
 import { createReadStream, readdirSync, statSync, type Stats } from 'node:fs';
 import { join, resolve, sep } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { InputError } from '../util/errors.ts';
-import { PreTokenizer } from './pretokenize.ts';
+import { CL100K_PATTERN, PreTokenizer } from './pretokenize.ts';
+import { Cl100kScanner } from './cl100k-scanner.ts';
+import { WordCounts, type WordCountsSnapshot } from './word-table.ts';
 
 /** A training input: a file path, a glob, or a stream / async iterable of text or bytes. */
 export type TrainInput = string | NodeJS.ReadableStream | AsyncIterable<string | Uint8Array>;
 
 const HARD_CARRY = 8 << 20;
 
-/** Converts a glob (`*`, `?`, `**`, `{a,b}`) into a RegExp over '/'-separated paths. */
+/** Converts a glob (`*`, `?`, `**`, `[a-z]`, `[!a]`, `{a,b}`) into a RegExp over '/'-separated paths. */
 function globRegex(glob: string): RegExp {
   let re = '';
   for (let i = 0; i < glob.length; i++) {
@@ -30,7 +34,13 @@ function globRegex(glob: string): RegExp {
         if (glob[i + 1] === '/') { i++; re += '(?:.*/)?'; } else re += '.*';
       } else re += '[^/]*';
     } else if (c === '?') re += '[^/]';
-    else if (c === '{') {
+    else if (c === '[') {
+      const end = glob.indexOf(']', i + 2);
+      if (end < 0) { re += '\\['; continue; }
+      const body = glob.slice(i + 1, end);
+      re += '[' + (body.startsWith('!') ? '^' + body.slice(1) : body).replace(/\\/g, '\\\\') + ']';
+      i = end;
+    } else if (c === '{') {
       const end = glob.indexOf('}', i);
       if (end < 0) { re += '\\{'; continue; }
       re += '(?:' + glob.slice(i + 1, end).split(',').map((s) => s.replace(/[.+^$()|[\]\\]/g, '\\$&')).join('|') + ')';
@@ -44,7 +54,7 @@ function globRegex(glob: string): RegExp {
 export function expandInputs(patterns: readonly string[]): string[] {
   const out = new Set<string>();
   for (const pat of patterns) {
-    if (!/[*?{]/.test(pat)) {
+    if (!/[*?{[]/.test(pat)) {
       let st: Stats;
       try { st = statSync(pat); } catch (e) {
         throw new InputError(`input ${pat}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
@@ -55,7 +65,7 @@ export function expandInputs(patterns: readonly string[]): string[] {
     }
     const parts = pat.split('/');
     const fixed: string[] = [];
-    while (parts.length > 1 && !/[*?{]/.test(parts[0]!)) fixed.push(parts.shift()!);
+    while (parts.length > 1 && !/[*?{[]/.test(parts[0]!)) fixed.push(parts.shift()!);
     const base = fixed.length === 0 ? '.' : fixed.join('/') || '/';
     const re = globRegex(parts.join('/'));
     const before = out.size;
@@ -78,19 +88,57 @@ export function expandInputs(patterns: readonly string[]): string[] {
 
 /** Word -> count table filled chunk by chunk. */
 export class WordCounter {
-  readonly counts = new Map<string, number>();
+  private readonly table = new WordCounts();
   /** Text bytes seen (UTF-8). */
   bytes = 0;
   private readonly pre: PreTokenizer;
 
+  private readonly scanner: Cl100kScanner | null;
+
   constructor(pattern: string) {
     this.pre = new PreTokenizer(pattern);
+    this.scanner = pattern === CL100K_PATTERN ? new Cl100kScanner() : null;
   }
 
-  /** Counts the words of a complete text (no carry-over). */
+  /** Counts the words of a complete text (no carry-over). Words are hashed in place, not sliced out. */
   addText(text: string): void {
-    const counts = this.counts;
-    this.pre.forEach(text, (w) => { counts.set(w, (counts.get(w) ?? 0) + 1); });
+    const re = this.pre.regex;
+    const scanner = this.scanner;
+    const table = this.table;
+    const n = text.length;
+    let pos = 0;
+    re.lastIndex = 0;
+    while (pos < n) {
+      let end: number;
+      if (scanner !== null) end = scanner.next(text, pos);
+      else {
+        if (!re.test(text)) this.pre.split(text.slice(pos)); // throws the descriptive error
+        end = re.lastIndex;
+      }
+      table.add(text, pos, end);
+      pos = end;
+    }
+  }
+
+  /** The table as transferable typed arrays. */
+  snapshot(): WordCountsSnapshot {
+    return this.table.snapshot();
+  }
+
+  /** Adds the counts of another counter's snapshot. */
+  addSnapshot(t: WordCountsSnapshot, bytes: number): void {
+    this.table.addSnapshot(t);
+    this.bytes += bytes;
+  }
+
+  /** Number of distinct words so far. */
+  get size(): number {
+    return this.table.size;
+  }
+
+  /** The words and their counts (a new Map; first-seen order). */
+  get counts(): Map<string, number> {
+    return new Map(this.table.entries());
   }
 
   /**
@@ -144,15 +192,59 @@ function safeCut(text: string): number {
   return 0;
 }
 
-/** Counts all inputs in order; files and globs are expanded first. */
-export async function countWords(inputs: readonly TrainInput[], pattern: string, onBytes?: (n: number) => void): Promise<WordCounter> {
+/** Corpora at least this large (bytes of files) are counted by worker threads. */
+const PARALLEL_MIN_BYTES = 16 << 20;
+
+/**
+ * Counts all inputs; files and globs are expanded first. With `threads` > 1 and at least 16 MB of
+ * files, the files are split by size between that many worker threads whose tables are then added
+ * up (counts are sums, so the result does not depend on the split). Streams are read here.
+ */
+export async function countWords(inputs: readonly TrainInput[], pattern: string,
+  opts: { onBytes?: (n: number) => void; threads?: number; parallelMinBytes?: number } = {}): Promise<WordCounter> {
+  const { onBytes, threads = 1, parallelMinBytes = PARALLEL_MIN_BYTES } = opts;
   const counter = new WordCounter(pattern);
   const globs = inputs.filter((x): x is string => typeof x === 'string');
   const files = globs.length > 0 ? expandInputs(globs) : [];
-  for (const f of files) await counter.addFile(f, onBytes);
+  const sizes = files.map((f) => { try { return statSync(f).size; } catch { return 0; } });
+  const total = sizes.reduce((a, b) => a + b, 0);
+  if (threads > 1 && files.length > 1 && total >= parallelMinBytes) {
+    // Largest first onto the least loaded group.
+    const groups: string[][] = Array.from({ length: Math.min(threads, files.length) }, () => []);
+    const load = groups.map(() => 0);
+    files.map((f, i) => [f, sizes[i]!] as const).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).forEach(([f, sz]) => {
+      const g = load.indexOf(Math.min(...load));
+      groups[g]!.push(f); load[g] += sz;
+    });
+    const results = await Promise.all(groups.map((g) => countInWorker(g, pattern, onBytes)));
+    for (const r of results) counter.addSnapshot(r.table, r.bytes);
+  } else {
+    for (const f of files) await counter.addFile(f, onBytes);
+  }
   let k = 0;
   for (const x of inputs) if (typeof x !== 'string') await counter.addStream(x as AsyncIterable<string | Uint8Array>, `stream #${k++}`, onBytes);
   return counter;
+}
+
+/**
+ * Counts `files` in a worker thread. The worker registers tsx's loader itself (as bin/lumen.mjs
+ * does) and then imports count-worker.ts, so it runs however this process loaded TypeScript.
+ */
+function countInWorker(files: string[], pattern: string, onBytes?: (n: number) => void): Promise<{ table: WordCountsSnapshot; bytes: number }> {
+  const boot = `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))})` +
+    `.then((m) => { m.register(); return import(${JSON.stringify(new URL('./count-worker.ts', import.meta.url).href)}); })`;
+  return new Promise((resolveP, reject) => {
+    const w = new Worker(boot, { eval: true, workerData: { files, pattern }, execArgv: [] });
+    let bytes = 0;
+    let settled = false;
+    w.on('message', (m: { bytes?: number; table?: WordCountsSnapshot; error?: string }) => {
+      if (m.bytes !== undefined) { bytes += m.bytes; onBytes?.(m.bytes); }
+      else if (m.table) { settled = true; resolveP({ table: m.table, bytes }); void w.terminate(); }
+      else if (m.error !== undefined) { settled = true; reject(new InputError(m.error)); void w.terminate(); }
+    });
+    w.on('error', (e) => { if (!settled) { settled = true; reject(e); } });
+    w.on('exit', (code) => { if (!settled) { settled = true; reject(new Error(`word-count worker exited with code ${code} before finishing`)); } });
+  });
 }
 
 /** Total size in bytes of the file inputs (for a progress bar). */

@@ -6,7 +6,7 @@
  *   const tok = Tokenizer.fromTiktoken('cl100k_base');      // or Tokenizer.load(dir)
  *   const ids = tok.encode('Hello'); tok.decode(ids);
  */
-import type { EncodeOptions } from './tokenizer.ts';
+import type { EncodeOptions, Tokenizer as TokenizerClass } from './tokenizer.ts';
 
 /**
  * The minimal interface other modules depend on (data loaders, chat template, serving, eval):
@@ -22,6 +22,11 @@ export interface TextCodec {
   /** Id of a special token such as '<|endoftext|>'; throws InputError when absent. */
   specialTokenId(name: string): number;
 }
+
+/** Compile-time proof that Tokenizer implements TextCodec. */
+export type TokenizerIsTextCodec = TokenizerClass extends TextCodec ? true : never;
+const _tokenizerIsTextCodec: TokenizerIsTextCodec = true;
+void _tokenizerIsTextCodec;
 
 export { Tokenizer, type EncodeOptions, type TokenizerData } from './tokenizer.ts';
 export { trainBpe, learnMerges, type TrainOptions, type TrainStats } from './train.ts';

@@ -22,6 +22,9 @@
  * Whitespace is written as an explicit class equal to JavaScript's `\s`, so the pattern means
  * the same in every regex engine that reads a saved tokenizer.json (the Rust and JS HF tokenizers
  * translate `\s` with different Unicode tables).
+ *
+ * The encoder and the training word counter use a hand-written scanner equivalent to the cl100k
+ * pattern (cl100k-scanner.ts, about 4x faster than the regex); other patterns run as regexes.
  */
 import { InputError } from '../util/errors.ts';
 

@@ -3,7 +3,8 @@
  *
  *   const tok = await trainBpe({ inputs: ['corpus/**\/*.txt'], vocabSize: 32000 });
  *
- * 1. Count words (streaming, see count.ts): the corpus is never held in memory.
+ * 1. Count words (streaming, see count.ts): the corpus is never held in memory; from 16 MB of
+ *    files on, two worker threads count halves of the files.
  * 2. Start from the 256 byte tokens; each unique word of two or more bytes becomes a linked list
  *    of symbols in one flat array, weighted by the word's count.
  * 3. Keep, for every adjacent pair of symbols, its weighted count and the list of positions where
@@ -18,6 +19,7 @@
  * Ids: 0..255 are the bytes (id = byte value), 256.. the merges in order, and the special tokens
  * of src/tokenizer/special.ts take the last ids. `vocabSize` counts all three.
  */
+import { availableParallelism } from 'node:os';
 import { InputError } from '../util/errors.ts';
 import { Progress } from '../util/progress.ts';
 import { countWords, expandInputs, inputBytes, type TrainInput } from './count.ts';
@@ -39,6 +41,8 @@ export interface TrainOptions {
   progress?: boolean;
   /** Name stored in the tokenizer. */
   name?: string;
+  /** Worker threads for counting corpora of 16 MB or more (default: min(2, available cores)). */
+  threads?: number;
 }
 
 /** Statistics of a training run. */
@@ -67,12 +71,14 @@ export async function trainBpe(opts: TrainOptions): Promise<Tokenizer & { trainS
   const readBar = new Progress({ label: 'count', total: Math.max(1, Math.round(total / 1e6)), unit: 'MB', quiet });
   let seen = 0;
   let shown = -1;
-  const counter = await countWords(opts.inputs, pattern, (n) => {
+  const threads = opts.threads ?? Math.min(2, availableParallelism());
+  const onBytes = (n: number): void => {
     seen += n;
     const mb = Math.round(seen / 1e6);
     if (mb !== shown) { shown = mb; readBar.update(mb); }
-  });
-  readBar.done({ words: counter.counts.size });
+  };
+  const counter = await countWords(opts.inputs, pattern, { onBytes, threads });
+  readBar.done({ words: counter.size });
   if (counter.bytes === 0) throw new InputError(`inputs: the corpus is empty (${files.length} file(s), 0 bytes)`);
   const t1 = performance.now();
   const nMerges = opts.vocabSize - 256 - specials.length;
@@ -92,19 +98,8 @@ export async function trainBpe(opts: TrainOptions): Promise<Tokenizer & { trainS
   const sp = new Map<string, number>();
   specials.forEach((s, i) => sp.set(s, tokens.length + i));
   const tok = new Tokenizer({ pattern, tokens, merges, ignoreMerges: false, specials: sp, name: opts.name ?? 'lumen-bpe' });
-  const stats: TrainStats = { bytes: counter.bytes, uniqueWords: counter.counts.size, merges: merges.length, countSeconds: (t1 - t0) / 1000, mergeSeconds: (t2 - t1) / 1000 };
+  const stats: TrainStats = { bytes: counter.bytes, uniqueWords: counter.size, merges: merges.length, countSeconds: (t1 - t0) / 1000, mergeSeconds: (t2 - t1) / 1000 };
   return Object.assign(tok, { trainStats: stats });
-}
-
-/** Growable Int32 list. */
-class IntList {
-  data: Int32Array;
-  length = 0;
-  constructor(cap = 4) { this.data = new Int32Array(cap); }
-  push(x: number): void {
-    if (this.length === this.data.length) { const d = new Int32Array(this.data.length * 2); d.set(this.data); this.data = d; }
-    this.data[this.length++] = x;
-  }
 }
 
 /**
@@ -112,36 +107,40 @@ class IntList {
  * id 256 + k. Stops early when no pair is left.
  */
 export function learnMerges(counts: ReadonlyMap<string, number>, nMerges: number, quiet = true): Array<[number, number]> {
+  // Flat symbol storage: sym (id or -1 when removed), nxt / prv links (-1 at word ends), and the
+  // owning word's count per position. Words are UTF-8 encoded straight into one growing buffer.
   const enc = new TextEncoder();
-  // Flat symbol storage: sym (id or -1 when removed), nxt / prv links (-1 at word ends), owner word.
-  let totalSyms = 0;
-  const words: Uint8Array[] = [];
+  let bytes = new Uint8Array(1 << 20);
+  let used = 0;
+  const starts: number[] = [];
   const wcount: number[] = [];
   for (const [w, c] of counts) {
-    const b = enc.encode(w);
-    if (b.length < 2) continue;
-    words.push(b); wcount.push(c); totalSyms += b.length;
+    if (used + w.length * 3 > bytes.length) { const b = new Uint8Array(Math.max(bytes.length * 2, used + w.length * 3)); b.set(bytes.subarray(0, used)); bytes = b; }
+    const { written } = enc.encodeInto(w, bytes.subarray(used));
+    if (written < 2) continue;
+    starts.push(used); wcount.push(c);
+    used += written;
   }
+  starts.push(used);
+  const totalSyms = used;
   const sym = new Int32Array(totalSyms);
   const nxt = new Int32Array(totalSyms);
   const prv = new Int32Array(totalSyms);
-  const weight = new Float64Array(totalSyms); // the owning word's count, per position
-  let o = 0;
-  for (let w = 0; w < words.length; w++) {
-    const b = words[w]!;
-    for (let i = 0; i < b.length; i++) {
-      sym[o + i] = b[i]!; prv[o + i] = i === 0 ? -1 : o + i - 1; nxt[o + i] = i === b.length - 1 ? -1 : o + i + 1; weight[o + i] = wcount[w]!;
+  const weight = new Float64Array(totalSyms);
+  for (let w = 0; w + 1 < starts.length; w++) {
+    const a = starts[w]!, z = starts[w + 1]!;
+    for (let i = a; i < z; i++) {
+      sym[i] = bytes[i]!; prv[i] = i === a ? -1 : i - 1; nxt[i] = i === z - 1 ? -1 : i + 1; weight[i] = wcount[w]!;
     }
-    o += b.length;
   }
-  words.length = 0;
+  bytes = new Uint8Array(0);
 
   // Pair registry: (a, b) -> pair index, open addressing over Int32 arrays.
   let cap = 1 << 16;
   let hA = new Int32Array(cap).fill(-1), hB = new Int32Array(cap), hI = new Int32Array(cap);
   let nPairs = 0;
   let pA = new Int32Array(1 << 16), pB = new Int32Array(1 << 16), pCount = new Float64Array(1 << 16);
-  const pPos: IntList[] = [];
+  const pPos: number[][] = []; // positions where each pair starts (may hold stale entries)
   const hash = (a: number, b: number): number => {
     let h = Math.imul(a, 0x9e3779b1) ^ Math.imul(b + 0x7f4a7c15, 0x85ebca6b);
     h ^= h >>> 15; h = Math.imul(h, 0x2c1b3c6d);
@@ -175,7 +174,7 @@ export function learnMerges(counts: ReadonlyMap<string, number>, nMerges: number
       const c2 = new Float64Array(n); c2.set(pCount); pCount = c2;
     }
     pA[id] = a; pB[id] = b; pCount[id] = 0;
-    pPos.push(new IntList(2));
+    pPos.push([]);
     if (nPairs * 2 > cap) grow();
     return id;
   };
@@ -238,9 +237,8 @@ export function learnMerges(counts: ReadonlyMap<string, number>, nMerges: number
     const a = pA[pair]!, b = pB[pair]!;
     const c = 256 + merges.length;
     merges.push([a, b]);
-    const list = pPos[pair]!;
-    const pos = list.data.subarray(0, list.length).sort();
-    pPos[pair] = new IntList(1);
+    const pos = Int32Array.from(pPos[pair]!).sort();
+    pPos[pair] = [];
     grew.length = 0;
     const bump = (p: number): void => {
       if (p >= touched.length) { const t = new Int32Array(Math.max(p + 1, touched.length * 2)).fill(-1); t.set(touched); touched = t; }

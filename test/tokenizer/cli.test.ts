@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getEncoding } from 'js-tiktoken';
 import { sourceText } from './mixed-text.ts';
+import { InputError } from '../../src/util/errors.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'lumen-tok-cli-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
@@ -43,26 +44,36 @@ test('encode --encoding cl100k_base from stdin matches js-tiktoken; decode from 
   assert.equal(d.out.toString(), text);
 });
 
-test('bad input: clear errors, non-zero exit, no output', () => {
-  const cases: Array<[string[], string | undefined, RegExp]> = [
-    [['decode', '--encoding', 'cl100k_base'], '[1, 2,', /stdin: expected one JSON array of token ids, got invalid JSON/],
-    [['decode', '--encoding', 'cl100k_base'], '{"a":1}', /expected a JSON array/],
-    [['decode', '--encoding', 'cl100k_base'], '[1, "x"]', /element 1 is "x"/],
-    [['decode', '--encoding', 'cl100k_base'], '[1, 999999]', /token id 999999 at index 1/],
-    [['encode', '--encoding', 'gpt9'], 'x', /--encoding: expected one of cl100k_base, o200k_base/],
-    [['encode', '--encoding', 'cl100k_base', '--tokenizer', dir], 'x', /exactly one of --tokenizer/],
-    [['encode', '--encoding', 'cl100k_base', '--file', join(dir, 'nope')], undefined, /nope: cannot read \(ENOENT\)/],
-    [['train', '--input', join(dir, 'empty.txt'), '--vocab-size', '300', '--out', join(dir, 'o1')], undefined, /corpus is empty/],
-    [['train', '--input', join(dir, '*.nothing'), '--vocab-size', '300', '--out', join(dir, 'o2')], undefined, /matches no file/],
-    [['train', '--input', join(dir, 'empty.txt'), '--vocab-size', '100', '--out', join(dir, 'o3')], undefined, /expected an integer >= 263/],
-    [['frobnicate'], undefined, /unknown subcommand 'frobnicate'/],
-  ];
+test('bad input through the real binary: exit code 1, message on stderr, nothing on stdout, no output dir', () => {
   writeFileSync(join(dir, 'empty.txt'), '');
-  for (const [args, input, re] of cases) {
-    const r = lumen(args, input ?? '');
-    assert.notEqual(r.code, 0, args.join(' '));
-    assert.match(r.err, re, args.join(' '));
-    assert.equal(r.out.length, 0, `no stdout for ${args.join(' ')}`);
-  }
-  for (const o of ['o1', 'o2', 'o3']) assert.equal(existsSync(join(dir, o)), false, `${o} not created`);
+  const d = lumen(['decode', '--encoding', 'cl100k_base'], '[1, 2,');
+  assert.equal(d.code, 1);
+  assert.match(d.err, /stdin: expected one JSON array of token ids, got invalid JSON/);
+  assert.equal(d.out.length, 0);
+  const t = lumen(['train', '--input', join(dir, 'empty.txt'), '--vocab-size', '300', '--out', join(dir, 'o1')]);
+  assert.equal(t.code, 1);
+  assert.match(t.err, /corpus is empty/);
+  assert.equal(existsSync(join(dir, 'o1')), false);
+});
+
+test('bad input: each case is an InputError naming the problem (in process)', async () => {
+  const { run } = await import('../../src/cli/commands/tokenizer.ts');
+  const file = (name: string, text: string): string => { const p = join(dir, name); writeFileSync(p, text); return p; };
+  writeFileSync(join(dir, 'empty.txt'), '');
+  const cases: Array<[string[], RegExp]> = [
+    [['decode', '--encoding', 'cl100k_base', '--file', file('obj.json', '{"a":1}')], /obj\.json: expected a JSON array/],
+    [['decode', '--encoding', 'cl100k_base', '--file', file('str.json', '[1, "x"]')], /element 1 is "x"/],
+    [['decode', '--encoding', 'cl100k_base', '--file', file('big.json', '[1, 999999]')], /token id 999999 at index 1/],
+    [['encode', '--encoding', 'gpt9', '--file', file('x.txt', 'x')], /--encoding: expected one of cl100k_base, o200k_base/],
+    [['encode', '--encoding', 'cl100k_base', '--tokenizer', dir, '--file', file('y.txt', 'x')], /exactly one of --tokenizer/],
+    [['encode', '--encoding', 'cl100k_base', '--file', join(dir, 'nope')], /nope: cannot read \(ENOENT\)/],
+    [['encode', '--tokenizer', join(dir, 'no-such-dir'), '--file', file('z.txt', 'x')], /no-such-dir\/tokenizer\.json: cannot read the tokenizer/],
+    [['train', '--input', join(dir, '*.nothing'), '--vocab-size', '300', '--out', join(dir, 'o2')], /matches no file/],
+    [['train', '--input', join(dir, 'empty.txt'), '--vocab-size', '100', '--out', join(dir, 'o3')], /expected an integer >= 263/],
+    [['train', '--input', join(dir, 'empty.txt'), '--vocab-size', 'lots', '--out', join(dir, 'o4')], /--vocab-size: expected an integer, got 'lots'/],
+    [['train', '--vocab-size', '300', '--out', join(dir, 'o5')], /--input: expected at least one/],
+    [['frobnicate'], /unknown subcommand 'frobnicate'/],
+  ];
+  for (const [args, re] of cases) await assert.rejects(run(args), (e: Error) => e instanceof InputError && re.test(e.message), args.join(' '));
+  for (const o of ['o2', 'o3', 'o4', 'o5']) assert.equal(existsSync(join(dir, o)), false, `${o} not created`);
 });

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { getEncoding } from 'js-tiktoken';
-import { Tokenizer, trainBpe, BYTE_TO_CHAR } from '../../src/tokenizer/index.ts';
+import { Tokenizer, trainBpe, BYTE_TO_CHAR, toTokenizerJson } from '../../src/tokenizer/index.ts';
 import { parseTiktokenRanks, tiktokenRankPath } from '../../src/tokenizer/tiktoken.ts';
 import { InputError } from '../../src/util/errors.ts';
 import { mixedText, sourceText } from './mixed-text.ts';
@@ -56,6 +56,24 @@ test('a Lumen-trained tokenizer loads in HF tokenizers with identical ids and de
   // Special tokens: HF always splits on added tokens; Lumen does when allowed.
   const withSpecial = 'hello<|user|>world<|end|>';
   assert.deepEqual(hfIds(file, withSpecial), tok.encode(withSpecial, { allowedSpecial: 'all' }));
+});
+
+test('reads GPT-2-style files too: ByteLevel pre-tokenizer with its own regex, "a b" merge strings, a special in the vocab', async () => {
+  const src = join(dir, 'gpt2ish.txt');
+  writeFileSync(src, sourceText(50_000));
+  const tok = await trainBpe({ inputs: [src], vocabSize: 600, pattern: 'cl100k', progress: false });
+  const j = JSON.parse(JSON.stringify(toTokenizerJson(tok)));
+  j.pre_tokenizer = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true };
+  j.model.merges = j.model.merges.map((m: string[]) => m.join(' '));
+  j.model.vocab['<|endoftext|>'] = tok.specialTokenId('<|endoftext|>');
+  const d = join(dir, 'gpt2ish');
+  mkdirSync(d);
+  const file = join(d, 'tokenizer.json');
+  writeFileSync(file, JSON.stringify(j));
+  const back = Tokenizer.load(d);
+  const text = "It's 12345 o'clock!  Ünïcode\n\n\tend " + sourceText(20_000);
+  assert.deepEqual(back.encode(text), hfIds(file, text));
+  assert.equal(back.decode(back.encode(text)), text);
 });
 
 test('corrupt or truncated rank files: InputError naming the file', () => {

@@ -27,7 +27,8 @@ const EDGE_CASES = [
   '\u00a0\u00a0x', '\u3000漢字', 'x\ufeffy', '\ufeff', '\u2028\u2029', '\u0085', 'e\u0301', 'ÉCOLE', 'Ǆemal', 'ǅx',
   '👨‍👩‍👧‍👦', '🏳️‍🌈🏳️‍🌈', '🇫🇷🇩🇪', 'a👍🏽b', '𝕏𝕐', '𐍈', '\u{10ffff}', '\ud800', 'x\udc00y', 'a\ud83d',
   'HTTPServerError', 'camelCaseWord', 'snake_case_word', 'URL/path/to/file', 'a/b//c///', '\t\t\tindent', ' '.repeat(1000) + 'x',
-  '9'.repeat(1001), '-'.repeat(777), '日本語のテキストです。', 'Привет, мир!', 'مرحبا بالعالم', 'Ελληνικά', 'हिन्दी',
+  '9'.repeat(1001), '-'.repeat(777), '=-'.repeat(300), '漢字仮名交じり文'.repeat(40), 'абвгдеёжзийклмнопрстуфхцчшщ'.repeat(30),
+  ' ' + 'QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0NTY3ODk'.repeat(20), '👍🏽'.repeat(200), '日本語のテキストです。', 'Привет, мир!', 'مرحبا بالعالم', 'Ελληνικά', 'हिन्दी',
 ];
 
 const cache = new Map<string, [Tokenizer, ReturnType<typeof getEncoding>]>();

@@ -6,7 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../src/tensor/rng.ts';
-import { Tokenizer } from '../../src/tokenizer/index.ts';
+import { Readable } from 'node:stream';
+import { Tokenizer, trainBpe } from '../../src/tokenizer/index.ts';
+import { proseText, sourceText } from './mixed-text.ts';
 import { SPECIAL_TOKENS } from '../../src/tokenizer/special.ts';
 import { InputError } from '../../src/util/errors.ts';
 
@@ -51,6 +53,17 @@ test('decodeBytes(encodeBytes(b)) === b for random byte sequences, invalid UTF-8
   // Valid UTF-8 bytes encode exactly like the string.
   const s = 'naïve café — 東京 👍🏽';
   assert.deepEqual(tok.encodeBytes(enc.encode(s)), tok.encode(s));
+});
+
+test('round-trips also hold for a trained tokenizer with the o200k pattern (regex path, explicit merges)', async () => {
+  const trained = await trainBpe({ inputs: [Readable.from([sourceText(60_000) + proseText(20_000, 8)])], vocabSize: 900, pattern: 'o200k', progress: false });
+  const rng = new Rng(4321);
+  for (let k = 0; k < 200; k++) {
+    const s = randomString(rng, rng.int(150));
+    assert.equal(trained.decode(trained.encode(s)), s, `string case ${k}`);
+    const b = new Uint8Array(rng.int(200)).map(() => rng.int(256));
+    assert.deepEqual(trained.decodeBytes(trained.encodeBytes(b)), b, `bytes case ${k}`);
+  }
 });
 
 test('decode replaces invalid UTF-8 (a cut character) with U+FFFD; lone surrogates encode as U+FFFD', () => {

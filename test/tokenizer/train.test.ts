@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { Tokenizer, trainBpe, learnMerges, CL100K_PATTERN, SPECIAL_TOKENS } from '../../src/tokenizer/index.ts';
-import { WordCounter } from '../../src/tokenizer/count.ts';
+import { WordCounter, countWords, expandInputs } from '../../src/tokenizer/count.ts';
 import { InputError } from '../../src/util/errors.ts';
 import { proseText, sourceText } from './mixed-text.ts';
 
@@ -85,6 +85,14 @@ test('streamed and chunked input count exactly like whole text', async () => {
   assert.deepEqual(fromStream.data.merges, fromFiles.data.merges);
 });
 
+test('counting in worker threads gives the same table as one thread', async () => {
+  const one = await countWords([fileA, fileB], CL100K_PATTERN, { threads: 1 });
+  const two = await countWords([fileA, fileB], CL100K_PATTERN, { threads: 2, parallelMinBytes: 0 });
+  assert.equal(two.bytes, one.bytes);
+  assert.deepEqual([...two.counts].sort(), [...one.counts].sort());
+  await assert.rejects(countWords([fileA, join(dir, 'sub-missing', 'x.txt')], CL100K_PATTERN, { threads: 2, parallelMinBytes: 0 }), /cannot read/);
+});
+
 test('a trained tokenizer round-trips through tokenizer.json (o200k pattern too)', async () => {
   for (const pattern of ['cl100k', 'o200k']) {
     const t = await trainBpe({ inputs: [fileA], vocabSize: 700, pattern, progress: false });
@@ -100,6 +108,17 @@ test('a trained tokenizer round-trips through tokenizer.json (o200k pattern too)
   }
 });
 
+test('globs: *, **, ?, [a-z], [!x] and {a,b}; sorted and de-duplicated', () => {
+  const g = join(dir, 'globs');
+  mkdirSync(join(g, 'deep', 'er'), { recursive: true });
+  for (const f of ['a1.txt', 'b2.txt', 'c3.md', 'deep/d4.txt', 'deep/er/e5.txt']) writeFileSync(join(g, f), 'x');
+  const names = (pats: string[]): string[] => expandInputs(pats).map((p) => p.slice(p.indexOf('/globs/') + 7));
+  assert.deepEqual(names([join(g, '*.txt')]), ['a1.txt', 'b2.txt']);
+  assert.deepEqual(names([join(g, '**/*.txt')]), ['a1.txt', 'b2.txt', 'deep/d4.txt', 'deep/er/e5.txt']);
+  assert.deepEqual(names([join(g, '[a-b]?.txt'), join(g, 'a1.txt')]), ['a1.txt', 'b2.txt']);
+  assert.deepEqual(names([join(g, '[!a]*.{txt,md}')]), ['b2.txt', 'c3.md']);
+});
+
 test('bad input: vocab too small, empty corpus, missing and unreadable files, globs that match nothing', async () => {
   await assert.rejects(trainBpe({ inputs: [fileA], vocabSize: 262, progress: false }), /vocabSize: expected an integer >= 263/);
   const empty = join(dir, 'empty.txt');
@@ -111,7 +130,8 @@ test('bad input: vocab too small, empty corpus, missing and unreadable files, gl
   const sub = join(dir, 'sub');
   mkdirSync(sub);
   await assert.rejects(trainBpe({ inputs: [sub], vocabSize: 300, progress: false }), /is a directory/);
-  if (process.getuid?.() !== 0) {
+  await assert.rejects(trainBpe({ inputs: [join(fileA, 'inside.txt')], vocabSize: 300, progress: false }), /a\.txt\/inside\.txt: cannot read \(ENOTDIR\)/);
+  if (process.getuid?.() !== 0) { // root reads anything
     const locked = join(dir, 'locked.txt');
     writeFileSync(locked, 'secret');
     chmodSync(locked, 0o000);
