@@ -27,7 +27,7 @@ import { InputError } from '../util/errors.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../util/fs.ts';
 import { Progress } from '../util/progress.ts';
 import { ByteNormaliser, normaliseText } from './normalise.ts';
-import { expandFiles } from './files.ts';
+import { expandInputs } from '../io/files.ts';
 
 /** n-gram length in bytes. */
 export const K = 20;
@@ -255,7 +255,7 @@ function upToDate(meta: IndexMeta, files: string[]): boolean {
  * the same unchanged files, else built and saved there. Without `indexDir` it is built in memory.
  */
 export function openIndex(corpusSpecs: string[], indexDir?: string, opts: { quiet?: boolean } = {}): { index: ContaminationIndex; built: boolean } {
-  const files = expandFiles(corpusSpecs);
+  const files = expandInputs(corpusSpecs, 'corpus');
   if (indexDir && existsSync(join(indexDir, 'meta.json'))) {
     const meta = JSON.parse(readFileSync(join(indexDir, 'meta.json'), 'utf8')) as IndexMeta;
     if (meta.version === VERSION && upToDate(meta, files)) return { index: loadIndex(indexDir), built: false };

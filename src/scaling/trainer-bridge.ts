@@ -22,7 +22,7 @@ import { Tensor, noGrad, Rng } from '../tensor/index.ts';
 import * as ops from '../tensor/ops.ts';
 import type { GPT } from '../models/gpt.ts';
 import { flopsPerToken, type GPTConfig } from '../models/config.ts';
-import { defaultCorpus } from '../data/files.ts';
+import { defaultCorpus } from '../io/files.ts';
 import { prepareShards, TokenWindows } from '../data/shards.ts';
 import { trainBpe } from '../tokenizer/train.ts';
 import { Tokenizer } from '../tokenizer/tokenizer.ts';

@@ -13,6 +13,7 @@
 import { createReadStream, readdirSync, statSync, type Stats } from 'node:fs';
 import { join, resolve, sep } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { expandInputs } from '../io/files.ts';
 import { InputError } from '../util/errors.ts';
 import { CL100K_PATTERN, PreTokenizer } from './pretokenize.ts';
 import { Cl100kScanner } from './cl100k-scanner.ts';
@@ -22,69 +23,6 @@ import { WordCounts, type WordCountsSnapshot } from './word-table.ts';
 export type TrainInput = string | NodeJS.ReadableStream | AsyncIterable<string | Uint8Array>;
 
 const HARD_CARRY = 8 << 20;
-
-/** Converts a glob (`*`, `?`, `**`, `[a-z]`, `[!a]`, `{a,b}`) into a RegExp over '/'-separated paths. */
-function globRegex(glob: string): RegExp {
-  let re = '';
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i]!;
-    if (c === '*') {
-      if (glob[i + 1] === '*') {
-        i++;
-        if (glob[i + 1] === '/') { i++; re += '(?:.*/)?'; } else re += '.*';
-      } else re += '[^/]*';
-    } else if (c === '?') re += '[^/]';
-    else if (c === '[') {
-      const end = glob.indexOf(']', i + 2);
-      if (end < 0) { re += '\\['; continue; }
-      const body = glob.slice(i + 1, end);
-      re += '[' + (body.startsWith('!') ? '^' + body.slice(1) : body).replace(/\\/g, '\\\\') + ']';
-      i = end;
-    } else if (c === '{') {
-      const end = glob.indexOf('}', i);
-      if (end < 0) { re += '\\{'; continue; }
-      re += '(?:' + glob.slice(i + 1, end).split(',').map((s) => s.replace(/[.+^$()|[\]\\]/g, '\\$&')).join('|') + ')';
-      i = end;
-    } else re += c.replace(/[.+^$()|[\]\\{}]/g, '\\$&');
-  }
-  return new RegExp(`^${re}$`);
-}
-
-/** Expands file paths and globs to a sorted, de-duplicated list of files. Unmatched globs and missing files are errors. */
-export function expandInputs(patterns: readonly string[]): string[] {
-  const out = new Set<string>();
-  for (const pat of patterns) {
-    if (!/[*?{[]/.test(pat)) {
-      let st: Stats;
-      try { st = statSync(pat); } catch (e) {
-        throw new InputError(`input ${pat}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-      }
-      if (st.isDirectory()) throw new InputError(`input ${pat}: is a directory; pass a glob such as '${join(pat, '**/*.txt')}'`);
-      out.add(resolve(pat));
-      continue;
-    }
-    const parts = pat.split('/');
-    const fixed: string[] = [];
-    while (parts.length > 1 && !/[*?{[]/.test(parts[0]!)) fixed.push(parts.shift()!);
-    const base = fixed.length === 0 ? '.' : fixed.join('/') || '/';
-    const re = globRegex(parts.join('/'));
-    const before = out.size;
-    const walk = (dir: string, rel: string): void => {
-      let names: string[];
-      try { names = readdirSync(dir); } catch { return; }
-      for (const name of names.sort()) {
-        const p = join(dir, name);
-        const r = rel ? `${rel}/${name}` : name;
-        let st: Stats;
-        try { st = statSync(p); } catch { continue; }
-        if (st.isDirectory()) { if (name !== '.git') walk(p, r); } else if (st.isFile() && re.test(r)) out.add(resolve(p));
-      }
-    };
-    walk(base, '');
-    if (out.size === before) throw new InputError(`input ${pat}: the glob matches no file`);
-  }
-  return [...out].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).map((p) => p.split(sep).join('/'));
-}
 
 /** Word -> count table filled chunk by chunk. */
 export class WordCounter {

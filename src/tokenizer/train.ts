@@ -22,7 +22,8 @@
 import { availableParallelism } from 'node:os';
 import { InputError } from '../util/errors.ts';
 import { Progress } from '../util/progress.ts';
-import { countWords, expandInputs, inputBytes, type TrainInput } from './count.ts';
+import { countWords, inputBytes, type TrainInput } from './count.ts';
+import { expandInputs } from '../io/files.ts';
 import { CL100K_PATTERN, PreTokenizer, resolvePattern } from './pretokenize.ts';
 import { SPECIAL_TOKENS } from './special.ts';
 import { Tokenizer } from './tokenizer.ts';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { trainBpe } from '../tokenizer/train.ts';
 import { Tokenizer } from '../tokenizer/tokenizer.ts';
-import { expandInputs, defaultCorpus } from '../data/files.ts';
+import { expandInputs, defaultCorpus } from '../io/files.ts';
 import { prepareShards, readManifest } from '../data/shards.ts';
 import { ensureDir } from '../util/fs.ts';
 

@@ -5,7 +5,6 @@ import { tempFiles } from './helpers.ts';
 import { Rng } from '../../src/tensor/rng.ts';
 import { buildIndex, checkContamination, openIndex, sampleSubstrings, loadIndex, saveIndex } from '../../src/eval/contamination.ts';
 import { normaliseText, ByteNormaliser } from '../../src/eval/normalise.ts';
-import { globToRegExp, expandFiles } from '../../src/eval/files.ts';
 
 const WORDS = ['river', 'stone', 'Ärger', 'light', 'seven', '42', 'over', 'the', 'naïve', 'cloud', 'iron', 'blue'];
 function prose(seed: number, words: number): string {
@@ -96,10 +95,3 @@ test('random queries agree with a brute-force substring search', () => {
   } finally { t.cleanup(); }
 });
 
-test('globs and corpus paths', () => {
-  assert.ok(globToRegExp('/a/**/*.txt').test('/a/b/c/d.txt'));
-  assert.ok(globToRegExp('/a/**/*.txt').test('/a/d.txt'));
-  assert.ok(!globToRegExp('/a/*.txt').test('/a/b/d.txt'));
-  assert.throws(() => expandFiles(['/nonexistent/x.txt']), /corpus path '\/nonexistent\/x\.txt' does not exist/);
-  assert.throws(() => expandFiles(['/tmp/*.nothing-matches-this']), /matches no files/);
-});

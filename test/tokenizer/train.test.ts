@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { Tokenizer, trainBpe, learnMerges, CL100K_PATTERN, SPECIAL_TOKENS } from '../../src/tokenizer/index.ts';
-import { WordCounter, countWords, expandInputs } from '../../src/tokenizer/count.ts';
+import { WordCounter, countWords } from '../../src/tokenizer/count.ts';
 import { InputError } from '../../src/util/errors.ts';
 import { proseText, sourceText } from './mixed-text.ts';
 
@@ -90,7 +90,7 @@ test('counting in worker threads gives the same table as one thread', async () =
   const two = await countWords([fileA, fileB], CL100K_PATTERN, { threads: 2, parallelMinBytes: 0 });
   assert.equal(two.bytes, one.bytes);
   assert.deepEqual([...two.counts].sort(), [...one.counts].sort());
-  await assert.rejects(countWords([fileA, join(dir, 'sub-missing', 'x.txt')], CL100K_PATTERN, { threads: 2, parallelMinBytes: 0 }), /cannot read/);
+  await assert.rejects(countWords([fileA, join(dir, 'sub-missing', 'x.txt')], CL100K_PATTERN, { threads: 2, parallelMinBytes: 0 }), /cannot be read/);
 });
 
 test('a trained tokenizer round-trips through tokenizer.json (o200k pattern too)', async () => {
@@ -108,29 +108,18 @@ test('a trained tokenizer round-trips through tokenizer.json (o200k pattern too)
   }
 });
 
-test('globs: *, **, ?, [a-z], [!x] and {a,b}; sorted and de-duplicated', () => {
-  const g = join(dir, 'globs');
-  mkdirSync(join(g, 'deep', 'er'), { recursive: true });
-  for (const f of ['a1.txt', 'b2.txt', 'c3.md', 'deep/d4.txt', 'deep/er/e5.txt']) writeFileSync(join(g, f), 'x');
-  const names = (pats: string[]): string[] => expandInputs(pats).map((p) => p.slice(p.indexOf('/globs/') + 7));
-  assert.deepEqual(names([join(g, '*.txt')]), ['a1.txt', 'b2.txt']);
-  assert.deepEqual(names([join(g, '**/*.txt')]), ['a1.txt', 'b2.txt', 'deep/d4.txt', 'deep/er/e5.txt']);
-  assert.deepEqual(names([join(g, '[a-b]?.txt'), join(g, 'a1.txt')]), ['a1.txt', 'b2.txt']);
-  assert.deepEqual(names([join(g, '[!a]*.{txt,md}')]), ['b2.txt', 'c3.md']);
-});
-
 test('bad input: vocab too small, empty corpus, missing and unreadable files, globs that match nothing', async () => {
   await assert.rejects(trainBpe({ inputs: [fileA], vocabSize: 262, progress: false }), /vocabSize: expected an integer >= 263/);
   const empty = join(dir, 'empty.txt');
   writeFileSync(empty, '');
   await assert.rejects(trainBpe({ inputs: [empty], vocabSize: 300, progress: false }), (e: Error) => e instanceof InputError && /corpus is empty/.test(e.message));
-  await assert.rejects(trainBpe({ inputs: [join(dir, 'nope.txt')], vocabSize: 300, progress: false }), /nope\.txt: cannot read \(ENOENT\)/);
+  await assert.rejects(trainBpe({ inputs: [join(dir, 'nope.txt')], vocabSize: 300, progress: false }), /nope\.txt' cannot be read \(ENOENT\)/);
   await assert.rejects(trainBpe({ inputs: [join(dir, '*.csv')], vocabSize: 300, progress: false }), /matches no file/);
   await assert.rejects(trainBpe({ inputs: [], vocabSize: 300, progress: false }), /at least one/);
   const sub = join(dir, 'sub');
   mkdirSync(sub);
-  await assert.rejects(trainBpe({ inputs: [sub], vocabSize: 300, progress: false }), /is a directory/);
-  await assert.rejects(trainBpe({ inputs: [join(fileA, 'inside.txt')], vocabSize: 300, progress: false }), /a\.txt\/inside\.txt: cannot read \(ENOTDIR\)/);
+  await assert.rejects(trainBpe({ inputs: [sub], vocabSize: 300, progress: false }), /directory '.*sub' holds no files/);
+  await assert.rejects(trainBpe({ inputs: [join(fileA, 'inside.txt')], vocabSize: 300, progress: false }), /a\.txt\/inside\.txt' cannot be read \(ENOTDIR\)/);
   if (process.getuid?.() !== 0) { // root reads anything
     const locked = join(dir, 'locked.txt');
     writeFileSync(locked, 'secret');

@@ -1,6 +1,6 @@
 /** `lumen data prepare`: tokenize text files into binary shards with a validation split and a manifest. */
 import { parse, num } from '../args.ts';
-import { expandInputs, defaultCorpus } from '../../data/files.ts';
+import { expandInputs, defaultCorpus } from '../../io/files.ts';
 import { prepareShards } from '../../data/shards.ts';
 import { Tokenizer } from '../../tokenizer/tokenizer.ts';
 import { InputError } from '../../util/errors.ts';

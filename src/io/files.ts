@@ -1,13 +1,15 @@
 /**
- * Input files: glob expansion (Node 20 has no fs.glob) and the embedded default corpus — text
- * every installation already has (the Markdown, TypeScript and JavaScript under node_modules),
- * so the main job trains on real text with nothing downloaded.
+ * Input files, for every command that reads a corpus (tokenizer training, data prepare,
+ * contamination checks): paths, directories and globs (Node 20 has no fs.glob) expanded into a
+ * sorted, de-duplicated file list; and the embedded default corpus — text every installation
+ * already has (the Markdown, TypeScript and JavaScript under node_modules), so the main job
+ * trains on real text with nothing downloaded.
  */
 import { readdirSync, statSync, existsSync } from 'node:fs';
 import { join, resolve, sep } from 'node:path';
 import { InputError } from '../util/errors.ts';
 
-/** Converts a glob (`*`, `**`, `?`, `{a,b}`) to a RegExp over '/'-separated paths. */
+/** Converts a glob (`*`, `**`, `?`, `[a-z]`, `[!a]`, `{a,b}`) to a RegExp over '/'-separated paths. */
 export function globToRegExp(glob: string): RegExp {
   let re = '';
   for (let i = 0; i < glob.length; i++) {
@@ -18,9 +20,15 @@ export function globToRegExp(glob: string): RegExp {
         if (glob[i + 1] === '/') { i++; re += '(?:.*/)?'; } else re += '.*';
       } else re += '[^/]*';
     } else if (ch === '?') re += '[^/]';
-    else if (ch === '{') {
+    else if (ch === '[') {
+      const end = glob.indexOf(']', i + 2);
+      if (end < 0) { re += '\\['; continue; }
+      const body = glob.slice(i + 1, end);
+      re += '[' + (body.startsWith('!') ? '^' + body.slice(1) : body).replace(/\\/g, '\\\\') + ']';
+      i = end;
+    } else if (ch === '{') {
       const end = glob.indexOf('}', i);
-      if (end < 0) throw new InputError(`glob '${glob}': unclosed '{'`);
+      if (end < 0) { re += '\\{'; continue; }
       re += '(?:' + glob.slice(i + 1, end).split(',').map(escapeRe).join('|') + ')';
       i = end;
     } else re += escapeRe(ch);
@@ -54,30 +62,32 @@ export function walkFiles(dir: string, filter?: (path: string) => boolean, skipD
 }
 
 /**
- * Expands file paths and globs into a sorted, de-duplicated list of files.
- * A pattern that matches nothing is an error naming it.
+ * Expands file paths, directories (every file below them) and globs into a sorted,
+ * de-duplicated list of absolute files. A path that does not exist, an empty directory or a
+ * glob that matches nothing is an InputError naming it. `what` names the inputs in messages.
  */
-export function expandInputs(patterns: string[]): string[] {
+export function expandInputs(patterns: readonly string[], what = 'input'): string[] {
   const files = new Set<string>();
   for (const pat of patterns) {
-    if (!/[*?{]/.test(pat)) {
-      if (!existsSync(pat)) throw new InputError(`input '${pat}' does not exist`);
-      const st = statSync(pat);
-      if (st.isDirectory()) for (const f of walkFiles(pat)) files.add(resolve(f));
-      else files.add(resolve(pat));
+    if (!/[*?{[]/.test(pat)) {
+      let st;
+      try { st = statSync(pat); } catch (e) {
+        throw new InputError(`${what} '${pat}' cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      }
+      if (st.isDirectory()) {
+        const found = walkFiles(pat);
+        if (found.length === 0) throw new InputError(`${what} directory '${pat}' holds no files`);
+        for (const f of found) files.add(resolve(f));
+      } else files.add(resolve(pat));
       continue;
     }
-    const norm = pat.split(sep).join('/');
-    const firstMeta = norm.search(/[*?{]/);
-    const baseEnd = norm.lastIndexOf('/', firstMeta);
-    const base = baseEnd < 0 ? '.' : norm.slice(0, baseEnd) || '/';
-    const re = globToRegExp(baseEnd < 0 ? norm : norm.slice(baseEnd + 1));
+    const norm = resolve(pat).split(sep).join('/');
+    const firstMeta = norm.search(/[*?{[]/);
+    const base = norm.slice(0, norm.lastIndexOf('/', firstMeta)) || '/';
+    const re = globToRegExp(norm);
     const before = files.size;
-    for (const f of walkFiles(base)) {
-      const rel = (baseEnd < 0 ? f : f.slice(base.length + (base.endsWith('/') ? 0 : 1))).split(sep).join('/');
-      if (re.test(rel)) files.add(resolve(f));
-    }
-    if (files.size === before) throw new InputError(`input pattern '${pat}' matched no files`);
+    for (const f of walkFiles(base)) if (re.test(resolve(f).split(sep).join('/'))) files.add(resolve(f));
+    if (files.size === before) throw new InputError(`${what} pattern '${pat}' matches no files`);
   }
   return [...files].sort();
 }
