@@ -10,8 +10,7 @@
  * 8 MB is cut at the last line feed instead (documented approximation for pathological input).
  * Large corpora are counted by worker threads, one share of the files each (count-worker.ts).
  */
-import { createReadStream, readdirSync, statSync, type Stats } from 'node:fs';
-import { join, resolve, sep } from 'node:path';
+import { createReadStream, statSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { expandInputs } from '../io/files.ts';
 import { InputError } from '../util/errors.ts';
