@@ -18,7 +18,11 @@ import type { PlannedRun, SweepPlan } from './plan.ts';
 import type { RunRecord } from './run.ts';
 
 /** Options of {@link fitStudy}. */
-export interface StudyOptions { bootstrapSamples?: number; seed?: number; huberDelta?: number; frontier?: 'parabola' | 'min'; }
+export interface StudyOptions {
+  bootstrapSamples?: number; seed?: number; huberDelta?: number; frontier?: 'parabola' | 'min';
+  /** 'fitted': move the target to the fitted compute-optimal size; 'planned' (default): keep the planned shape. */
+  target?: 'planned' | 'fitted';
+}
 
 /** A prediction with its bootstrap interval (null when the fit failed, with the reason). */
 export type Predicted = { value: number; ci: Interval | null } | { value: null; reason: string };
@@ -90,7 +94,9 @@ export function fitStudy(plan: SweepPlan, records: RunRecord[], opts: StudyOptio
   const frontier = computeFrontier(records, method);
   const usable = usableFrontier(frontier);
   const nOpt = loglogFit(usable.points.map((p) => p.C), usable.points.map((p) => p.N));
-  const { target, note } = chooseTarget(plan, nOpt);
+  const { target, note } = (opts.target ?? 'planned') === 'fitted'
+    ? chooseTarget(plan, nOpt)
+    : { target: plan.target, note: `target kept at the planned shape (width ${plan.target.width}); fitted N_opt(C) = ${nOpt ? (nOpt.g * Math.pow(plan.targetFlops, nOpt.h)).toExponential(2) : 'n/a'}` };
   const budgets = byBudget(records);
   const strata = budgets.flatMap((g, k) => g.map(() => k));
   const ordered = budgets.flat();

@@ -55,6 +55,7 @@ const FIT_OPTS = {
   seed: { type: 'string', default: '1234', help: 'bootstrap seed' },
   frontier: { type: 'string', default: 'parabola', help: "frontier point per budget: 'parabola' (vertex of loss vs ln N) or 'min' (best run)" },
   force: { type: 'boolean', help: 'overwrite prediction.json even though the target has already run (marked as made after the target)' },
+  target: { type: 'string', default: 'planned', help: "target shape: 'planned' (the plan's compute-optimal rule) or 'fitted' (moved to the fitted N_opt)" },
 } satisfies OptionTable;
 
 const LR_OPTS = {
@@ -208,7 +209,9 @@ async function cmdFit(argv: string[]): Promise<number> {
   if (records.length === 0) throw new InputError(`${paths.results} has no runs yet; run 'lumen scale run --plan ${dir}' first`);
   const frontier = v.frontier ?? 'parabola';
   if (frontier !== 'parabola' && frontier !== 'min') throw new InputError(`--frontier: expected 'parabola' or 'min', got '${frontier}'`);
-  const fit = fitStudy(plan, records, { bootstrapSamples: num('bootstrap', v.bootstrap, 400, { min: 0, int: true }), seed: num('seed', v.seed, 1234, { int: true }), frontier });
+  const target = v.target ?? 'planned';
+  if (target !== 'planned' && target !== 'fitted') throw new InputError(`--target: expected 'planned' or 'fitted', got '${target}'`);
+  const fit = fitStudy(plan, records, { bootstrapSamples: num('bootstrap', v.bootstrap, 400, { min: 0, int: true }), seed: num('seed', v.seed, 1234, { int: true }), frontier, target });
   const targetDone = readResults(paths.target).records.length > 0;
   const pred = makePrediction(plan, records, fit, { targetDone });
   writePrediction(dir, pred, v.force);
