@@ -180,6 +180,7 @@ export class NativeBackend implements Backend {
   }
 
   cast(src: Buf, dst: Buf, n: number): void {
+    if (src.dtype === dst.dtype && n <= src.length && n <= dst.length) { host(dst).set(host(src).subarray(0, n)); return; }
     if (src.dtype === 'float64' || dst.dtype === 'float64' || src.dtype === dst.dtype) { this.ref.cast(src, dst, n); return; }
     try { this.addon.cast(host(src) as F32, host(dst) as F32, n); } catch (e) { rethrow('cast', e); }
   }

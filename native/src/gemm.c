@@ -1,0 +1,468 @@
+/*
+ * Single-precision GEMM: C = alpha op(A) op(B) (+ C), batched, row-major.
+ *
+ * Structure (the Goto/BLIS scheme, with packing hoisted over the whole of k):
+ *   for jc in N by NCB (NCB: packed B of k x NCB stays under ~12 MB, in L3):
+ *     pack op(B)[:, jc] into KC x NR column panels, per KC slice    <- threads take panels
+ *     for ic in M by MC:                                            <- threads take row blocks
+ *       pack op(A)[ic, :] into MR x KC row panels, per KC slice (each slice ~190 KB, in L2)
+ *       for pc in K by KC:  for jr by NR:  for ir by MR:
+ *         microkernel: an MR x NR tile of C in registers, C += alpha A_panel B_panel
+ * Both packings read their source along its contiguous axis (whole rows), which keeps the
+ * hardware prefetchers streaming; transposes are absorbed by the packing. Edges are zero-padded
+ * in the panels and the microkernel writes the valid part only. With several threads, B is
+ * packed once into a shared buffer and row blocks of A are split among threads, so no operand
+ * is packed twice; a batch of at least T products runs one product per thread instead.
+ *
+ * Microkernels: AVX-512 12x32 (24 zmm accumulators), AVX2+FMA 6x16 (12 ymm accumulators), NEON
+ * 8x12 on arm64 (24 q-register accumulators), and a portable 4x16 C kernel. The x86 kernels carry
+ * target attributes and are chosen at run time from the CPU, so one build runs anywhere.
+ *
+ * Determinism: every element of C is the sum over k in the same order (KC blocks in turn, FMA
+ * chains inside a block) whichever task computes it, so results do not depend on the thread
+ * count. They do depend on the microkernel (its FMA contraction), i.e. on the CPU.
+ */
+#include "lumen.h"
+#include <stdlib.h>
+#include <string.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define LM_X86 1
+#endif
+
+typedef void (*ukr_fn)(int64_t kc, const float *A, const float *B, float *C, int64_t ldc, float alpha, int beta);
+
+typedef struct {
+  const char *name;
+  int MR, NR, MC, KC, NC;
+  ukr_fn ukr;
+} kernel_t;
+
+/* ---------------------------------------------------------------- portable microkernel */
+
+#define GMR 4
+#define GNR 16
+static void ukr_generic(int64_t kc, const float *A, const float *B, float *C, int64_t ldc, float alpha, int beta) {
+  float acc[GMR][GNR];
+  memset(acc, 0, sizeof acc);
+  for (int64_t p = 0; p < kc; p++) {
+    const float *a = A + p * GMR, *b = B + p * GNR;
+    for (int i = 0; i < GMR; i++) {
+      float ai = a[i];
+      for (int j = 0; j < GNR; j++) acc[i][j] += ai * b[j];
+    }
+  }
+  for (int i = 0; i < GMR; i++)
+    for (int j = 0; j < GNR; j++)
+      C[i * ldc + j] = alpha * acc[i][j] + (beta ? C[i * ldc + j] : 0.0f);
+}
+
+#if defined(__aarch64__)
+/* ---------------------------------------------------------------- NEON 8x12 (arm64) */
+#include <arm_neon.h>
+#define NMR 8
+#define NNR 12
+static void ukr_neon(int64_t kc, const float *A, const float *B, float *C, int64_t ldc, float alpha, int beta) {
+  float32x4_t acc[NMR][3];
+  for (int i = 0; i < NMR; i++) acc[i][0] = acc[i][1] = acc[i][2] = vdupq_n_f32(0.0f);
+  for (int64_t p = 0; p < kc; p++) {
+    float32x4_t b0 = vld1q_f32(B), b1 = vld1q_f32(B + 4), b2 = vld1q_f32(B + 8);
+    for (int i = 0; i < NMR; i++) {
+      acc[i][0] = vfmaq_n_f32(acc[i][0], b0, A[i]);
+      acc[i][1] = vfmaq_n_f32(acc[i][1], b1, A[i]);
+      acc[i][2] = vfmaq_n_f32(acc[i][2], b2, A[i]);
+    }
+    A += NMR; B += NNR;
+  }
+  for (int i = 0; i < NMR; i++) {
+    float *cr = C + i * ldc;
+    for (int q = 0; q < 3; q++) {
+      float32x4_t r = vmulq_n_f32(acc[i][q], alpha);
+      if (beta) r = vaddq_f32(r, vld1q_f32(cr + 4 * q));
+      vst1q_f32(cr + 4 * q, r);
+    }
+  }
+}
+#endif
+
+#if defined(LM_X86)
+/* ---------------------------------------------------------------- AVX2 + FMA 6x16 */
+
+__attribute__((target("avx2,fma")))
+static void ukr_avx2(int64_t kc, const float *A, const float *B, float *C, int64_t ldc, float alpha, int beta) {
+  if (beta) for (int r = 0; r < 6; r++) { _mm_prefetch((const char *)(C + r * ldc), _MM_HINT_T0); _mm_prefetch((const char *)(C + r * ldc + 8), _MM_HINT_T0); }
+  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+  __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+  for (int64_t p = 0; p < kc; p++) {
+    __m256 b0 = _mm256_load_ps(B), b1 = _mm256_load_ps(B + 8);
+    __m256 a;
+    a = _mm256_broadcast_ss(A + 0); c00 = _mm256_fmadd_ps(a, b0, c00); c01 = _mm256_fmadd_ps(a, b1, c01);
+    a = _mm256_broadcast_ss(A + 1); c10 = _mm256_fmadd_ps(a, b0, c10); c11 = _mm256_fmadd_ps(a, b1, c11);
+    a = _mm256_broadcast_ss(A + 2); c20 = _mm256_fmadd_ps(a, b0, c20); c21 = _mm256_fmadd_ps(a, b1, c21);
+    a = _mm256_broadcast_ss(A + 3); c30 = _mm256_fmadd_ps(a, b0, c30); c31 = _mm256_fmadd_ps(a, b1, c31);
+    a = _mm256_broadcast_ss(A + 4); c40 = _mm256_fmadd_ps(a, b0, c40); c41 = _mm256_fmadd_ps(a, b1, c41);
+    a = _mm256_broadcast_ss(A + 5); c50 = _mm256_fmadd_ps(a, b0, c50); c51 = _mm256_fmadd_ps(a, b1, c51);
+    A += 6; B += 16;
+  }
+  __m256 al = _mm256_set1_ps(alpha);
+#define ST2(r, x0, x1) do { float *cr = C + (r) * ldc; \
+    if (beta) { _mm256_storeu_ps(cr, _mm256_fmadd_ps(x0, al, _mm256_loadu_ps(cr))); \
+                _mm256_storeu_ps(cr + 8, _mm256_fmadd_ps(x1, al, _mm256_loadu_ps(cr + 8))); } \
+    else { _mm256_storeu_ps(cr, _mm256_mul_ps(x0, al)); _mm256_storeu_ps(cr + 8, _mm256_mul_ps(x1, al)); } } while (0)
+  ST2(0, c00, c01); ST2(1, c10, c11); ST2(2, c20, c21); ST2(3, c30, c31); ST2(4, c40, c41); ST2(5, c50, c51);
+#undef ST2
+}
+
+/* ---------------------------------------------------------------- AVX-512 12x32 */
+
+__attribute__((target("avx512f")))
+static void ukr_avx512(int64_t kc, const float *A, const float *B, float *C, int64_t ldc, float alpha, int beta) {
+  /* fetch the C tile now: it is read at the end, and across KC slices it is usually not in L1/L2 */
+  if (beta) for (int r = 0; r < 12; r++) { _mm_prefetch((const char *)(C + r * ldc), _MM_HINT_T0); _mm_prefetch((const char *)(C + r * ldc + 16), _MM_HINT_T0); }
+  __m512 z = _mm512_setzero_ps();
+  __m512 c0a = z, c0b = z, c1a = z, c1b = z, c2a = z, c2b = z, c3a = z, c3b = z, c4a = z, c4b = z, c5a = z, c5b = z;
+  __m512 c6a = z, c6b = z, c7a = z, c7b = z, c8a = z, c8b = z, c9a = z, c9b = z, cAa = z, cAb = z, cBa = z, cBb = z;
+  for (int64_t p = 0; p < kc; p++) {
+    __m512 b0 = _mm512_load_ps(B), b1 = _mm512_load_ps(B + 16);
+    __m512 a;
+#define R(i, x, y) a = _mm512_set1_ps(A[i]); x = _mm512_fmadd_ps(a, b0, x); y = _mm512_fmadd_ps(a, b1, y);
+    R(0, c0a, c0b) R(1, c1a, c1b) R(2, c2a, c2b) R(3, c3a, c3b) R(4, c4a, c4b) R(5, c5a, c5b)
+    R(6, c6a, c6b) R(7, c7a, c7b) R(8, c8a, c8b) R(9, c9a, c9b) R(10, cAa, cAb) R(11, cBa, cBb)
+#undef R
+    A += 12; B += 32;
+  }
+  __m512 al = _mm512_set1_ps(alpha);
+#define ST(r, x0, x1) do { float *cr = C + (r) * ldc; \
+    if (beta) { _mm512_storeu_ps(cr, _mm512_fmadd_ps(x0, al, _mm512_loadu_ps(cr))); \
+                _mm512_storeu_ps(cr + 16, _mm512_fmadd_ps(x1, al, _mm512_loadu_ps(cr + 16))); } \
+    else { _mm512_storeu_ps(cr, _mm512_mul_ps(x0, al)); _mm512_storeu_ps(cr + 16, _mm512_mul_ps(x1, al)); } } while (0)
+  ST(0, c0a, c0b); ST(1, c1a, c1b); ST(2, c2a, c2b); ST(3, c3a, c3b); ST(4, c4a, c4b); ST(5, c5a, c5b);
+  ST(6, c6a, c6b); ST(7, c7a, c7b); ST(8, c8a, c8b); ST(9, c9a, c9b); ST(10, cAa, cAb); ST(11, cBa, cBb);
+#undef ST
+}
+#endif
+
+static const kernel_t K_GENERIC = { "generic 4x16", GMR, GNR, 128, 256, 4096, ukr_generic };
+#if defined(__aarch64__)
+static const kernel_t K_NEON = { "neon 8x12", NMR, NNR, 128, 256, 4092, ukr_neon };
+#endif
+#if defined(LM_X86)
+static const kernel_t K_AVX2 = { "avx2+fma 6x16", 6, 16, 120, 256, 4096, ukr_avx2 };
+static const kernel_t K_AVX512 = { "avx512f 12x32", 12, 32, 192, 256, 4096, ukr_avx512 };
+#endif
+
+static const kernel_t *active = NULL;
+
+static const kernel_t *pick_kernel(void) {
+  if (active) return active;
+  const kernel_t *k = &K_GENERIC;
+#if defined(__aarch64__)
+  const char *forced = getenv("LUMEN_GEMM_KERNEL");
+  if (!forced || strcmp(forced, "generic") != 0) k = &K_NEON;
+#endif
+#if defined(LM_X86)
+  __builtin_cpu_init();
+  const char *force = getenv("LUMEN_GEMM_KERNEL");
+  const char *no512 = getenv("LUMEN_NO_AVX512");
+  int want512 = (!force || strcmp(force, "avx512") == 0) && !(no512 && no512[0] == '1');
+  int want2 = !force || strcmp(force, "avx2") == 0 || want512;
+  if (want512 && __builtin_cpu_supports("avx512f")) k = &K_AVX512;
+  else if (want2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) k = &K_AVX2;
+#endif
+  active = k;
+  return k;
+}
+
+const char *lm_gemm_kernel_name(void) { return pick_kernel()->name; }
+
+/** Selects the microkernel by name prefix ("avx512", "avx2", "generic"); returns 0 if unavailable. */
+int lm_gemm_select(const char *name) {
+#if defined(LM_X86)
+  __builtin_cpu_init();
+  if (strcmp(name, "avx512") == 0) { if (!__builtin_cpu_supports("avx512f")) return 0; active = &K_AVX512; return 1; }
+  if (strcmp(name, "avx2") == 0) {
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return 0;
+    active = &K_AVX2; return 1;
+  }
+#endif
+#if defined(__aarch64__)
+  if (strcmp(name, "neon") == 0) { active = &K_NEON; return 1; }
+#endif
+  if (strcmp(name, "generic") == 0) { active = &K_GENERIC; return 1; }
+  return 0;
+}
+
+/* ---------------------------------------------------------------- packing
+ *
+ * Packed layout, for a block of rows (A) or columns (B) over the whole of k: one sub-block per
+ * KC slice of k (stride `bstride` floats), inside it panels of MR rows (NR columns) stored
+ * k-major: Ap[slice][panel][p][i], Bp[slice][panel][p][j]. Panels are zero-padded to MR / NR.
+ *
+ * The source is always read along its contiguous axis over the whole of k (or the whole row
+ * block), never column-panel by column-panel: walking a row-major matrix 128 bytes at a time
+ * with a stride of a full row defeats the prefetchers and the TLB, and was 4x slower. */
+
+/* memcpy of n floats with the panel widths as compile-time sizes (inlined moves, no call) */
+static inline void copy_small(float *d, const float *s, int n) {
+  switch (n) {
+    case 4: memcpy(d, s, 16); return;
+    case 6: memcpy(d, s, 24); return;
+    case 8: memcpy(d, s, 32); return;
+    case 12: memcpy(d, s, 48); return;
+    case 16: memcpy(d, s, 64); return;
+    case 32: memcpy(d, s, 128); return;
+    default: memcpy(d, s, sizeof(float) * (size_t)n); return;
+  }
+}
+
+/* A full (R x 8) tile, R a compile-time constant after inlining: rows i of the source (element
+ * (i, p) at s[i*rs + p]) become dst[p*R + i]. */
+static inline __attribute__((always_inline)) void transpose_fixed(const float *s, int64_t rs, float *dst, const int R) {
+  float t[32][8];
+  for (int i = 0; i < R; i++) memcpy(t[i], s + i * rs, sizeof(float) * 8);
+  for (int p = 0; p < 8; p++)
+    for (int i = 0; i < R; i++) dst[p * R + i] = t[i][p];
+}
+
+/* Copies a (rows x np) tile, rows <= 32, np <= 8, source element (i, p) at s[i*rs + p], into
+ * dst[p*ld + i]. */
+static inline void transpose_tile(const float *s, int64_t rs, int rows, int np, float *dst, int ld) {
+  if (np == 8 && rows == ld) {
+    switch (rows) {
+      case 4: transpose_fixed(s, rs, dst, 4); return;
+      case 6: transpose_fixed(s, rs, dst, 6); return;
+      case 8: transpose_fixed(s, rs, dst, 8); return;
+      case 12: transpose_fixed(s, rs, dst, 12); return;
+      case 16: transpose_fixed(s, rs, dst, 16); return;
+      case 32: transpose_fixed(s, rs, dst, 32); return;
+      default: break;
+    }
+  }
+  float t[32][8];
+  for (int i = 0; i < rows; i++)
+    for (int p = 0; p < np; p++) t[i][p] = s[i * rs + p];
+  for (int p = 0; p < np; p++)
+    for (int i = 0; i < rows; i++) dst[p * ld + i] = t[i][p];
+}
+
+/* Rows [0, mc) x k of op(A): element (i, p) at src[i*rs + p*cs]; either rs == 1 or cs == 1. */
+static void pack_a_full(const float *src, int64_t rs, int64_t cs, int64_t mc, int64_t k, int MR, int64_t KC,
+                        int64_t bstride, float *dst) {
+  const int64_t npan = (mc + MR - 1) / MR;
+  for (int64_t pc = 0; pc < k; pc += KC) {
+    int64_t kc = k - pc < KC ? k - pc : KC;
+    float *blk = dst + (pc / KC) * bstride;
+    if (cs == 1) {                                  /* A row-major: rows are contiguous in k */
+      for (int64_t r = 0; r < npan; r++) {
+        int rows = (int)(mc - r * MR < MR ? mc - r * MR : MR);
+        float *pan = blk + r * MR * kc;
+        for (int64_t p0 = 0; p0 < kc; p0 += 8) {
+          int np = (int)(kc - p0 < 8 ? kc - p0 : 8);
+          transpose_tile(src + r * MR * rs + pc + p0, rs, rows, np, pan + p0 * MR, MR);
+          if (rows < MR) for (int p = 0; p < np; p++) memset(pan + (p0 + p) * MR + rows, 0, sizeof(float) * (size_t)(MR - rows));
+        }
+      }
+    } else {                                        /* A transposed: columns of op(A) contiguous in i */
+      for (int64_t p = 0; p < kc; p++) {
+        const float *row = src + (pc + p) * cs;
+        for (int64_t r = 0; r < npan; r++) {
+          int rows = (int)(mc - r * MR < MR ? mc - r * MR : MR);
+          float *d = blk + r * MR * kc + p * MR;
+          copy_small(d, row + r * MR, rows);
+          if (rows < MR) memset(d + rows, 0, sizeof(float) * (size_t)(MR - rows));
+        }
+      }
+    }
+  }
+}
+
+/* Columns [0, nc) x k of op(B): element (p, j) at src[p*rs + j*cs]; either cs == 1 or rs == 1.
+ * They become panels q0, q0+1, ... of the packed block (so threads can pack disjoint panels). */
+static void pack_b_full(const float *src, int64_t rs, int64_t cs, int64_t k, int64_t nc, int NR, int64_t KC,
+                        int64_t bstride, float *dst, int64_t q0) {
+  const int64_t npan = (nc + NR - 1) / NR;
+  for (int64_t pc = 0; pc < k; pc += KC) {
+    int64_t kc = k - pc < KC ? k - pc : KC;
+    float *blk = dst + (pc / KC) * bstride + q0 * NR * kc;   /* panels q0.. of this slice */
+    if (cs == 1) {                                  /* B row-major: read whole rows of B */
+      for (int64_t p = 0; p < kc; p++) {
+        const float *row = src + (pc + p) * rs;
+        for (int64_t q = 0; q < npan; q++) {
+          int cols = (int)(nc - q * NR < NR ? nc - q * NR : NR);
+          float *d = blk + q * NR * kc + p * NR;
+          copy_small(d, row + q * NR, cols);
+          if (cols < NR) memset(d + cols, 0, sizeof(float) * (size_t)(NR - cols));
+        }
+      }
+    } else {                                        /* B transposed: rows of B^T contiguous in k */
+      for (int64_t q = 0; q < npan; q++) {
+        int cols = (int)(nc - q * NR < NR ? nc - q * NR : NR);
+        float *pan = blk + q * NR * kc;
+        for (int64_t p0 = 0; p0 < kc; p0 += 8) {
+          int np = (int)(kc - p0 < 8 ? kc - p0 : 8);
+          transpose_tile(src + q * NR * cs + pc + p0, cs, cols, np, pan + p0 * NR, NR);
+          if (cols < NR) for (int p = 0; p < np; p++) memset(pan + (p0 + p) * NR + cols, 0, sizeof(float) * (size_t)(NR - cols));
+        }
+      }
+    }
+  }
+}
+
+/* ---------------------------------------------------------------- driver */
+
+typedef struct { const lm_gemm_args *g; const kernel_t *K; } gemm_ctx;
+
+static int64_t round_up(int64_t x, int64_t q) { return (x + q - 1) / q * q; }
+
+/* packed B of one column block is kept under this many floats (it lives in L3) */
+#define B_BUDGET ((int64_t)3 << 20)
+
+/* Rows [m0, m1) x columns [jc, jc + nc) of C (batch item bi) against B already packed in Bp:
+ * packs A one MC block of rows at a time (over the whole of k) and runs the microkernels. */
+static void gemm_rows(const lm_gemm_args *g, const kernel_t *K, int64_t bi, int64_t m0, int64_t m1,
+                      int64_t jc, int64_t nc, const float *Bp, int64_t bstrideB) {
+  const int MR = K->MR, NR = K->NR;
+  const float *A = g->a + bi * g->strideA;
+  float *C = g->c + bi * g->strideC;
+  const int64_t m = g->m, k = g->k, ldc = g->ldc ? g->ldc : g->n;
+  const int64_t lda = g->lda ? g->lda : (g->transA ? m : k);
+  const int64_t ars = g->transA ? 1 : lda, acs = g->transA ? lda : 1;   /* element (i, p) of op(A) */
+  const int64_t KC = K->KC, MC = K->MC;
+  const int64_t nslices = (k + KC - 1) / KC, bstrideA = round_up(MC, MR) * KC;
+  float *Ap = lm_scratch(1, sizeof(float) * (size_t)(bstrideA * nslices));
+  float tile[32 * 32] __attribute__((aligned(64)));
+  for (int64_t ic = m0; ic < m1; ic += MC) {
+    int64_t mc = m1 - ic < MC ? m1 - ic : MC;
+    pack_a_full(A + ic * ars, ars, acs, mc, k, MR, KC, bstrideA, Ap);
+    for (int64_t pc = 0; pc < k; pc += KC) {
+      int64_t kc = k - pc < KC ? k - pc : KC;
+      int beta = pc > 0 || g->accumulate;
+      const float *Bs = Bp + (pc / KC) * bstrideB, *As = Ap + (pc / KC) * bstrideA;
+      for (int64_t jr = 0; jr < nc; jr += NR) {
+        int64_t nr = nc - jr < NR ? nc - jr : NR;
+        const float *bp = Bs + (jr / NR) * NR * kc;
+        for (int64_t ir = 0; ir < mc; ir += MR) {
+          int64_t mr = mc - ir < MR ? mc - ir : MR;
+          const float *ap = As + (ir / MR) * MR * kc;
+          float *c = C + (ic + ir) * ldc + jc + jr;
+          if (mr == MR && nr == NR) {
+            K->ukr(kc, ap, bp, c, ldc, g->alpha, beta);
+          } else {
+            if (beta)
+              for (int64_t i = 0; i < mr; i++) memcpy(tile + i * NR, c + i * ldc, sizeof(float) * (size_t)nr);
+            K->ukr(kc, ap, bp, tile, NR, g->alpha, beta);
+            for (int64_t i = 0; i < mr; i++) memcpy(c + i * ldc, tile + i * NR, sizeof(float) * (size_t)nr);
+          }
+        }
+      }
+    }
+  }
+}
+
+static int64_t block_cols(const kernel_t *K, int64_t k) {
+  int64_t nslices = (k + K->KC - 1) / K->KC;
+  int64_t NCB = (B_BUDGET / (nslices * K->KC)) / K->NR * K->NR;
+  if (NCB < K->NR) NCB = K->NR;
+  return NCB > K->NC ? K->NC : NCB;
+}
+
+static void zero_or_keep(const lm_gemm_args *g, int64_t bi) {   /* k == 0: C = 0 (+ C) */
+  const int64_t ldc = g->ldc ? g->ldc : g->n;
+  if (!g->accumulate)
+    for (int64_t i = 0; i < g->m; i++) memset(g->c + bi * g->strideC + i * ldc, 0, sizeof(float) * (size_t)g->n);
+}
+
+/* row and column strides of op(B)'s element (p, j) */
+static inline void b_strides(const lm_gemm_args *g, int64_t *brs, int64_t *bcs) {
+  const int64_t ldb = g->ldb ? g->ldb : (g->transB ? g->k : g->n);
+  *brs = g->transB ? 1 : ldb;
+  *bcs = g->transB ? ldb : 1;
+}
+
+/* One whole product (batch item bi) on the calling thread. */
+static void gemm_serial(const lm_gemm_args *g, const kernel_t *K, int64_t bi) {
+  if (g->k == 0) { zero_or_keep(g, bi); return; }
+  const int64_t k = g->k, KC = K->KC, nslices = (k + KC - 1) / KC;
+  int64_t brs, bcs;
+  b_strides(g, &brs, &bcs);
+  const int64_t NCB = block_cols(K, k), bstrideB = round_up(NCB, K->NR) * KC;
+  float *Bp = lm_scratch(0, sizeof(float) * (size_t)(bstrideB * nslices));
+  const float *B = g->b + bi * g->strideB;
+  for (int64_t jc = 0; jc < g->n; jc += NCB) {
+    int64_t nc = g->n - jc < NCB ? g->n - jc : NCB;
+    pack_b_full(B + jc * bcs, brs, bcs, k, nc, K->NR, KC, bstrideB, Bp, 0);
+    gemm_rows(g, K, bi, 0, g->m, jc, nc, Bp, bstrideB);
+  }
+}
+
+/* ---- one product on all threads: B packed once into a shared buffer (threads take disjoint
+ * panels), then threads take blocks of rows, each packing its own rows of A. No operand is
+ * packed twice. */
+typedef struct {
+  const lm_gemm_args *g; const kernel_t *K; int64_t bi;
+  int64_t jc, nc, bstrideB; float *Bp;
+  int64_t panels_per_task, mchunk;
+} shared_ctx;
+
+static void shared_pack_task(void *vctx, int64_t t, int tid) {
+  shared_ctx *x = vctx;
+  const lm_gemm_args *g = x->g;
+  const int64_t NR = x->K->NR, k = g->k;
+  int64_t brs, bcs;
+  b_strides(g, &brs, &bcs);
+  int64_t q0 = t * x->panels_per_task, c0 = q0 * NR, c1 = c0 + x->panels_per_task * NR;
+  if (c1 > x->nc) c1 = x->nc;
+  if (c0 >= c1) return;
+  pack_b_full(g->b + x->bi * g->strideB + (x->jc + c0) * bcs, brs, bcs, k, c1 - c0, (int)NR, x->K->KC, x->bstrideB, x->Bp, q0);
+}
+
+static void shared_rows_task(void *vctx, int64_t t, int tid) {
+  shared_ctx *x = vctx;
+  int64_t m0 = t * x->mchunk, m1 = m0 + x->mchunk < x->g->m ? m0 + x->mchunk : x->g->m;
+  if (m0 < m1) gemm_rows(x->g, x->K, x->bi, m0, m1, x->jc, x->nc, x->Bp, x->bstrideB);
+}
+
+static void gemm_shared(const lm_gemm_args *g, const kernel_t *K, int64_t bi, int T) {
+  if (g->k == 0) { zero_or_keep(g, bi); return; }
+  const int64_t k = g->k, KC = K->KC, nslices = (k + KC - 1) / KC, NR = K->NR, MR = K->MR;
+  const int64_t NCB = block_cols(K, k), bstrideB = round_up(NCB, NR) * KC;
+  shared_ctx x = { g, K, bi, 0, 0, bstrideB, lm_scratch(0, sizeof(float) * (size_t)(bstrideB * nslices)), 0, 0 };
+  /* rows per task: MC blocks when there are plenty, else an even share per thread */
+  x.mchunk = g->m >= 2 * T * K->MC ? K->MC : round_up((g->m + T - 1) / T, MR);
+  int64_t mtasks = (g->m + x.mchunk - 1) / x.mchunk;
+  for (int64_t jc = 0; jc < g->n; jc += NCB) {
+    x.jc = jc;
+    x.nc = g->n - jc < NCB ? g->n - jc : NCB;
+    int64_t npan = (x.nc + NR - 1) / NR;
+    x.panels_per_task = (npan + T - 1) / T;
+    lm_parallel((npan + x.panels_per_task - 1) / x.panels_per_task, shared_pack_task, &x);
+    lm_parallel(mtasks, shared_rows_task, &x);
+  }
+}
+
+static void gemm_task(void *vctx, int64_t t, int tid) {
+  gemm_ctx *x = vctx;
+  gemm_serial(x->g, x->K, t);
+}
+
+void lm_gemm_serial(const lm_gemm_args *g) {
+  if (g->m <= 0 || g->n <= 0) return;
+  gemm_serial(g, pick_kernel(), 0);
+}
+
+void lm_gemm(const lm_gemm_args *g) {
+  if (g->batch <= 0 || g->m <= 0 || g->n <= 0) return;
+  const kernel_t *K = pick_kernel();
+  int T = lm_get_threads();
+  double flops = 2.0 * (double)g->m * (double)g->n * (double)(g->k > 0 ? g->k : 1);
+  /* below ~8 MFLOP (~40 us) waking the pool (~10 us) and packing per thread do not pay */
+  if (T > 1 && g->batch >= T && flops * (double)g->batch > 8.0e6) {
+    /* many products: one per task, each on one thread */
+    gemm_ctx x = { g, K };
+    lm_parallel(g->batch, gemm_task, &x);
+  } else if (T > 1 && flops > 8.0e6) {
+    for (int64_t bi = 0; bi < g->batch; bi++) gemm_shared(g, K, bi, T);
+  } else {
+    for (int64_t bi = 0; bi < g->batch; bi++) gemm_serial(g, K, bi);
+  }
+}
