@@ -17,3 +17,11 @@ export * from './rubrics.ts';
 export * from './gae.ts';
 export * from './reference-losses.ts';
 export * from './metrics.ts';
+// Neural training loops (need a GPT): shared helpers, SFT, reward model, DPO, PPO, serving adapter, evaluation.
+export * from './train-utils.ts';
+export * from './sft.ts';
+export * from './reward-model.ts';
+export * from './dpo.ts';
+export * from './ppo.ts';
+export * from './policy-model.ts';
+export * from './evaluate.ts';

@@ -19,6 +19,10 @@ export const COMMANDS: Command[] = [
   { name: 'data', summary: 'tokenize text into binary shards (data prepare)', module: './commands/data.ts' },
   { name: 'serve', summary: 'serve a model over the OpenAI API, with a chat page at /', module: './commands/serve.ts' },
   { name: 'eval', summary: 'score a model or endpoint on task files (report card, contamination, calibration); eval vision', module: './commands/eval.ts' },
+  { name: 'sft', summary: 'chat supervised fine-tuning with packing (loss on assistant tokens only)', module: './commands/sft.ts' },
+  { name: 'rm', summary: 'train a reward model (scalar head, Bradley–Terry) on preference pairs', module: './commands/rm.ts' },
+  { name: 'rlhf', summary: 'RLHF with PPO: reward model + rule-based rewards, KL to a frozen reference', module: './commands/rlhf.ts' },
+  { name: 'dpo', summary: 'direct preference optimisation against a frozen reference', module: './commands/dpo.ts' },
   { name: 'scale', summary: 'scaling laws: plan a sweep, run it, fit and predict a large run, verify; LR-transfer check', module: './commands/scale.ts' },
   { name: 'tokenizer', summary: 'train, encode and decode byte-level BPE tokenizers', module: './commands/tokenizer.ts' },
 ];

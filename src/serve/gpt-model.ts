@@ -5,10 +5,11 @@
 import { GPT } from '../models/gpt.ts';
 import { Decoder, type KVCache } from '../models/decoder.ts';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
-import { InputError } from '../util/errors.ts';
+import { InputError, OpError } from '../util/errors.ts';
 import type { InferenceModel, SequenceState, StepItem, TextCodec } from './model.ts';
 
 class GPTSequence implements SequenceState {
+  released = false;
   constructor(readonly cache: KVCache) {}
   get length(): number { return this.cache.length; }
 }
@@ -21,7 +22,8 @@ export class GPTInferenceModel implements InferenceModel {
   private readonly decoder: Decoder;
   private readonly imageId: number;
 
-  constructor(readonly model: GPT, tokenizer: Tokenizer, readonly name: string) {
+  /** The weights are shared with `model`: an update (e.g. a PPO step) shows in the next step. */
+  constructor(readonly model: GPT, tokenizer: Tokenizer, readonly name = 'lumen-gpt') {
     this.decoder = new Decoder(model);
     this.contextLength = model.config.contextLength;
     this.vocabSize = model.config.vocabSize;
@@ -43,15 +45,18 @@ export class GPTInferenceModel implements InferenceModel {
   }
 
   step(items: StepItem[]): Float32Array[] {
-    for (const it of items) {
+    return this.decoder.step(items.map((it, i) => {
+      if (!(it.seq instanceof GPTSequence)) throw new OpError('gpt.step', `item ${i}: a sequence this model did not create`);
+      if (it.seq.released) throw new OpError('gpt.step', `item ${i}: the sequence was released`);
       if ((it.images && it.images.length > 0) || it.tokens.includes(this.imageId)) {
         throw new InputError(`${this.name} is a text-only model: it cannot take images`);
       }
-    }
-    return this.decoder.step(items.map((it) => ({ cache: (it.seq as GPTSequence).cache, tokens: it.tokens, allLogits: it.allLogits })));
+      return { cache: it.seq.cache, tokens: it.tokens, allLogits: it.allLogits };
+    }));
   }
 
-  release(_seq: SequenceState): void {
-    // The cache is plain memory: dropping the reference frees it.
+  /** Marks the sequence unusable; its cache is plain memory, freed with the last reference. */
+  release(seq: SequenceState): void {
+    if (seq instanceof GPTSequence) seq.released = true;
   }
 }

@@ -1,0 +1,383 @@
+/**
+ * RLHF with PPO (Schulman et al. 2017; Ziegler et al. 2019; Ouyang et al. 2022) on a GPT policy.
+ *
+ * Each PPO step:
+ *   1. Rollouts: a batch of prompts is answered by the current policy through the serving
+ *      engine (KV cache, continuous batching), sampled at temperature τ (default 0.7; the tempered policy is what is optimised).
+ *   2. Scoring: the sequence score = rmCoef · (normalised reward-model score) + ruleCoef ·
+ *      (rule-based reward of the rubric covering the prompt, program grader by default, or a
+ *      model asked zero-shot). The old log-probs and values (policy) and the reference
+ *      log-probs (frozen copy of the starting policy) of the sampled tokens come from one
+ *      forward each.
+ *   3. Per-token rewards −β·KL_t plus the score on the last token; GAE (γ, λ) gives advantages
+ *      (whitened over the batch) and value targets (gae.ts). β is fixed or adaptive.
+ *   4. Several epochs over shuffled minibatches of the rollouts minimise the clipped policy
+ *      loss and the clipped value loss (one forward gives both: the value head reads the
+ *      policy's final hidden state, detached, at the position that predicts each response token).
+ *
+ * Logged per step to ppo-metrics.jsonl: mean score, RM and rule rewards, KL, β, the batch's
+ * rate of answering disallowed requests and of refusing allowed ones, clip fraction, losses.
+ * Plots of reward, KL and refusal rates over steps are written as SVG + PNG.
+ *
+ * The clipped losses use host-side selection: which branch of max(·,·) is active depends only
+ * on values, so the loss is the active branch as a tensor expression (gradient exact, as in
+ * reference-losses.ts) plus a constant where the clipped branch is flat.
+ */
+import { join } from 'node:path';
+import { Tensor, noGrad, ops } from '../tensor/index.ts';
+import { hashAt, Rng } from '../tensor/rng.ts';
+import type { GPT } from '../models/gpt.ts';
+import { Linear, type Param } from '../nn/layers.ts';
+import { loadModel, saveModel } from '../train/checkpoint.ts';
+import { writeSafetensors } from '../io/safetensors.ts';
+import { lineChart, writeChart } from '../plot/index.ts';
+import { Progress } from '../util/progress.ts';
+import { InputError } from '../util/errors.ts';
+import { ensureDir, writeJsonAtomic } from '../util/fs.ts';
+import type { Tokenizer } from '../tokenizer/tokenizer.ts';
+import { AdaptiveKlController, FixedKlController, gae, klPerToken, tokenRewards, whiten, type KlController } from './gae.ts';
+import { RuleRewardModel } from './rubrics.ts';
+import type { GraderModel } from './model-grader.ts';
+import { RewardModel } from './reward-model.ts';
+import { complete } from './policy-model.ts';
+import { GPTInferenceModel } from '../serve/gpt-model.ts';
+import {
+  appendMetrics, EpochSampler, fineTuneOptimizer, gatherRows, host, loadChatModel, padBatch, readMetrics, renderPrompt, resetMetrics,
+  targetRows, tokenLogprobs, type SeqBatch,
+} from './train-utils.ts';
+
+// ---------------------------------------------------------------------------------------------
+// losses
+
+/**
+ * Clipped PPO policy loss, mean over tokens: max(−A·r, −A·clip(r, 1±ε)), r = exp(logp − oldLogp).
+ * logp (n) carries gradients; oldLogp and advantages are host arrays. Returns the loss and the
+ * fraction of tokens where the clipped branch was active.
+ */
+export function ppoPolicyLoss(logp: Tensor, oldLogp: Float32Array, advantages: Float32Array, clip: number): { loss: Tensor; clipFrac: number; approxKl: number } {
+  const n = oldLogp.length;
+  const lp = logp.toArray();
+  const active = new Float32Array(n), constant = new Float32Array(n), negA = new Float32Array(n);
+  let clipped = 0, kl = 0;
+  for (let i = 0; i < n; i++) {
+    const d = lp[i]! - oldLogp[i]!, r = Math.exp(d), A = advantages[i]!;
+    const un = -A * r, cl = -A * Math.min(1 + clip, Math.max(1 - clip, r));
+    if (un >= cl) { active[i] = 1; negA[i] = -A; } else { constant[i] = cl; clipped++; }
+    kl += -d;
+  }
+  const ratio = ops.exp(ops.sub(logp, Tensor.from(oldLogp, [n], logp.backend))); // (n)
+  const perToken = ops.add(ops.mul(ratio, Tensor.from(negA, [n], logp.backend)), Tensor.from(constant, [n], logp.backend));
+  return { loss: ops.mean(perToken), clipFrac: clipped / n, approxKl: kl / n };
+}
+
+/**
+ * Clipped value loss, mean over tokens: ½·max((v − R)², (v_c − R)²), v_c = v_old + clip(v − v_old, ±ε).
+ * values (n) carries gradients.
+ */
+export function ppoValueLoss(values: Tensor, oldValues: Float32Array, returns: Float32Array, clip: number): Tensor {
+  const n = oldValues.length;
+  const v = values.toArray();
+  const w = new Float32Array(n), constant = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    const vc = oldValues[i]! + Math.min(clip, Math.max(-clip, v[i]! - oldValues[i]!));
+    const a = (v[i]! - returns[i]!) ** 2, b = (vc - returns[i]!) ** 2;
+    if (a >= b || Math.abs(v[i]! - oldValues[i]!) < clip) w[i] = 1; else constant[i] = 0.5 * b;
+  }
+  const err = ops.sub(values, Tensor.from(returns, [n], values.backend));
+  const perToken = ops.add(ops.mul(ops.scalar('mul', ops.mul(err, err), 0.5), Tensor.from(w, [n], values.backend)), Tensor.from(constant, [n], values.backend));
+  return ops.mean(perToken);
+}
+
+// ---------------------------------------------------------------------------------------------
+// policy with value head
+
+/**
+ * The policy GPT plus a value head on its final hidden states. The value head reads the hidden
+ * states detached from the graph: the value loss trains only the head (at `valueLrScale` times
+ * the policy's learning rate), so early, large value errors cannot disturb the language model.
+ */
+export class PolicyWithValue {
+  readonly valueHead: Linear;
+  constructor(readonly gpt: GPT, seed = 0, readonly valueLrScale = 10) {
+    this.valueHead = new Linear('value_head', gpt.config.width, 1, { bias: true, std: 1e-3, rng: new Rng(hashAt(seed, 55)) });
+  }
+  params(): Param[] { return [...this.gpt.params(), ...this.valueHead.params(true, this.valueLrScale)]; }
+  /** Log-probs (n) of the batch's target tokens and the values (n) of the states predicting them. */
+  forward(batch: SeqBatch, tr = targetRows(batch), temperature = 1): { logp: Tensor; values: Tensor } {
+    const { logp, hidden } = tokenLogprobs(this.gpt, batch, tr, temperature);
+    const values = ops.reshape(this.valueHead.forward(gatherRows(hidden.detach(), tr.rows)), [tr.rows.length]); // (n)
+    return { logp, values };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// options
+
+/** A rollout prompt; `tags` select the rubric (else the rubric config's tagging rules apply). */
+export interface PpoPrompt { prompt: string; tags?: string[]; kind?: string }
+
+export type KlOptions = { kind: 'fixed'; beta: number } | { kind: 'adaptive'; init: number; target: number; horizon: number };
+
+export interface PpoOptions {
+  policyDir: string;
+  rewardModelDir: string;
+  outDir: string;
+  prompts: readonly PpoPrompt[];
+  /** Rule-based reward model (default: data/policy/rubrics.yaml with the program grader). */
+  rules?: RuleRewardModel;
+  /** PPO steps (rollout batches), default 40. */
+  steps?: number;
+  /** Rollouts per step (default 32). */
+  batchSize?: number;
+  /** Epochs over each batch (default 4). */
+  epochs?: number;
+  /** Rollouts per minibatch (default 16). */
+  minibatch?: number;
+  /** Learning rate (constant after a short warmup), default 2e-5. */
+  lr?: number;
+  /** Policy ratio clip ε (default 0.2). */
+  clip?: number;
+  /** Value clip (default 0.2). */
+  valueClip?: number;
+  /** Value loss coefficient (default 0.1). */
+  vfCoef?: number;
+  /** Discount (default 1). */
+  gamma?: number;
+  /**
+   * GAE λ (default 1: every token of a response gets the full score minus the value baseline;
+   * the first tokens, which decide between refusing and answering, would otherwise get only
+   * λ^length of the credit while the value head is still untrained).
+   */
+  lambda?: number;
+  /** KL penalty (default adaptive: init 0.05, target 2 nats per response, horizon 2000 rollouts). */
+  kl?: KlOptions;
+  /** Tokens generated per response at most (default 48). */
+  maxTokens?: number;
+  /**
+   * Sampling temperature of the rollouts (default 0.7). The policy being optimised is the
+   * tempered distribution softmax(logits/τ): log-probs, ratios and KL all use it.
+   */
+  temperature?: number;
+  /** Weight of the normalised reward-model score (default 1). */
+  rmCoef?: number;
+  /** Weight of the rule-based reward (default 2). */
+  ruleCoef?: number;
+  /**
+   * Draw each batch evenly across prompt kinds (`kind`, else the first tag), so rare kinds such
+   * as disallowed requests are seen as often as common ones (default true).
+   */
+  balanceKinds?: boolean;
+  seed?: number;
+  quiet?: boolean;
+}
+
+/** One PPO step's logged row. */
+export interface PpoRow {
+  step: number; reward: number; rm_reward: number; rule_reward: number; kl: number; beta: number;
+  disallowed_answer_rate: number | null; over_refusal_rate: number | null;
+  clip_frac: number; value_loss: number; policy_loss: number; approx_kl: number; response_tokens: number; ended: number; seconds: number;
+}
+
+export interface PpoResult { policy: GPT; rows: PpoRow[]; outDir: string; seconds: number }
+
+interface Rollout { prompt: PpoPrompt; promptIds: number[]; ids: number[]; text: string; ended: boolean }
+
+/** Runs PPO; writes the policy (model dir + value_head.safetensors), ppo-metrics.jsonl and plots to outDir. */
+export async function trainPpo(o: PpoOptions): Promise<PpoResult> {
+  const steps = o.steps ?? 40, bs = o.batchSize ?? 32, epochs = o.epochs ?? 4, mb = o.minibatch ?? 16, lr = o.lr ?? 2e-5;
+  const clip = o.clip ?? 0.2, vclip = o.valueClip ?? 0.2, vfCoef = o.vfCoef ?? 0.1, gamma = o.gamma ?? 1, lambda = o.lambda ?? 1;
+  const maxTokens = o.maxTokens ?? 48, temperature = o.temperature ?? 0.7, rmCoef = o.rmCoef ?? 1, ruleCoef = o.ruleCoef ?? 2, seed = o.seed ?? 1;
+  const klOpt: KlOptions = o.kl ?? { kind: 'adaptive', init: 0.05, target: 2, horizon: 2000 };
+  if (o.prompts.length === 0) throw new InputError('rlhf: no prompts to roll out');
+  if (!(clip > 0 && clip < 1)) throw new InputError(`rlhf: clip must be in (0, 1), got ${clip}`);
+  const cm = loadChatModel(o.policyDir, '--policy');
+  const policy = new PolicyWithValue(cm.model, seed);
+  const ref = loadModel(o.policyDir);
+  const rm = RewardModel.load(o.rewardModelDir);
+  if (rm.tok.vocabSize !== cm.tok.vocabSize) throw new InputError(`rlhf: the reward model's tokenizer (${rm.tok.vocabSize} ids) differs from the policy's (${cm.tok.vocabSize})`);
+  const rules = o.rules ?? new RuleRewardModel();
+  const kl: KlController = klOpt.kind === 'fixed' ? new FixedKlController(klOpt.beta) : new AdaptiveKlController(klOpt);
+  const T = cm.model.config.contextLength, pad = cm.tok.specialTokenId('<|pad|>');
+  const prompts = o.prompts.map((p) => ({ p, ids: renderPrompt(cm.tok, p.prompt) })).filter((x) => x.ids.length < T - 1);
+  if (prompts.length === 0) throw new InputError(`rlhf: every prompt is longer than the context of ${T}`);
+  const serving = new GPTInferenceModel(cm.model, cm.tok, 'policy');
+  const opt = fineTuneOptimizer(policy.params(), lr);
+  const sampler = new PromptSampler(prompts.map((x) => (o.balanceKinds ?? true) ? (x.p.kind ?? x.p.tags?.[0] ?? '') : ''), seed);
+  const shuffler = new Rng(hashAt(seed, 42));
+
+  ensureDir(o.outDir);
+  const metricsPath = join(o.outDir, 'ppo-metrics.jsonl');
+  resetMetrics(metricsPath);
+  const bar = new Progress({ label: 'rlhf', total: steps, unit: 'step', quiet: o.quiet });
+  const t0 = Date.now();
+  const rows: PpoRow[] = [];
+  for (let step = 0; step < steps; step++) {
+    const ts = Date.now();
+    // 1. rollouts through the serving engine
+    const chosen = sampler.next(bs).map((i) => prompts[i]!);
+    cm.model.training = false;
+    const comps = await complete(serving, chosen.map((c) => c.ids), { maxTokens, temperature, seed: hashAt(seed, 1000 + step) });
+    const rollouts: Rollout[] = [];
+    chosen.forEach((c, i) => { if (comps[i]!.ids.length > 0) rollouts.push({ prompt: c.p, promptIds: c.ids, ids: comps[i]!.ids, text: comps[i]!.text, ended: comps[i]!.ended }); });
+    if (rollouts.length < 2) throw new InputError(`rlhf step ${step + 1}: fewer than 2 non-empty responses; prompts leave no room in the context of ${T}?`);
+    // 2. scores
+    const rmScores = rm.scoreMany(rollouts.map((r) => ({ prompt: r.prompt.prompt, response: r.text })));
+    let disN = 0, disAnswered = 0, allowN = 0, allowRefused = 0;
+    const ruleScores = rollouts.map((r) => {
+      const pin = { text: r.prompt.prompt, tags: r.prompt.tags };
+      const rr = rules.rewardForSync(pin, r.text);
+      const tags = rules.tagsOf(pin);
+      if (tags.includes('disallowed')) { disN++; if (rr.class === 'C' || rr.class === 'D') disAnswered++; }
+      else if (tags.includes('allowed') || tags.includes('borderline')) { allowN++; if (rr.class === 'A' || rr.class === 'B') allowRefused++; }
+      return rr.reward;
+    });
+    const scores = rollouts.map((_, i) => rmCoef * rmScores[i]! + ruleCoef * ruleScores[i]!);
+    // old log-probs, values and reference log-probs of the sampled tokens
+    const seqs = rollouts.map((r) => {
+      const ids = [...r.promptIds, ...r.ids];
+      const learn = new Uint8Array(ids.length);
+      for (let t = r.promptIds.length; t < ids.length; t++) learn[t] = 1;
+      return { ids, learn };
+    });
+    const full = padBatch(seqs, pad, T), trFull = targetRows(full);
+    const { oldLogp, oldValues, refLogp } = noGrad(() => {
+      const f = policy.forward(full, trFull, temperature);
+      const rl = tokenLogprobs(ref, full, trFull, temperature).logp;
+      return { oldLogp: host(f.logp), oldValues: host(f.values), refLogp: host(rl) };
+    });
+    // 3. per-token rewards, GAE
+    const offs: number[] = [];
+    let off = 0;
+    for (const r of rollouts) { offs.push(off); off += r.ids.length; }
+    const beta = kl.value;
+    const advs: number[][] = [], rets: number[][] = [];
+    let klSum = 0;
+    rollouts.forEach((r, i) => {
+      const a = offs[i]!, n = r.ids.length;
+      const k = klPerToken(oldLogp.subarray(a, a + n), refLogp.subarray(a, a + n), 'k1');
+      klSum += k.reduce((x, y) => x + y, 0);
+      const g = gae(tokenRewards(k, beta, scores[i]!), oldValues.subarray(a, a + n), { gamma, lambda, lastValue: 0 });
+      advs.push(g.advantages); rets.push(g.returns);
+    });
+    const white = whiten(advs);
+    const meanKl = klSum / rollouts.length;
+    // 4. PPO epochs over minibatches
+    cm.model.training = true;
+    let clipSum = 0, vlSum = 0, plSum = 0, akSum = 0, updates = 0;
+    for (let e = 0; e < epochs; e++) {
+      const order = shuffler.shuffle(rollouts.map((_, i) => i));
+      for (let s = 0; s < order.length; s += mb) {
+        const idx = order.slice(s, s + mb);
+        const batch = padBatch(idx.map((i) => seqs[i]!), pad, T), tr = targetRows(batch);
+        const n = tr.rows.length;
+        const oLp = new Float32Array(n), oV = new Float32Array(n), A = new Float32Array(n), R = new Float32Array(n);
+        let w = 0;
+        for (const i of idx) {
+          const a = offs[i]!;
+          for (let t = 0; t < rollouts[i]!.ids.length; t++, w++) { oLp[w] = oldLogp[a + t]!; oV[w] = oldValues[a + t]!; A[w] = white[i]![t]!; R[w] = rets[i]![t]!; }
+        }
+        if (w !== n) throw new InputError(`rlhf: internal mismatch of response tokens (${w} vs ${n})`);
+        const f = policy.forward(batch, tr, temperature);
+        const pl = ppoPolicyLoss(f.logp, oLp, A, clip);
+        const vl = ppoValueLoss(f.values, oV, R, vclip);
+        const loss = ops.add(pl.loss, ops.scalar('mul', vl, vfCoef));
+        opt.zeroGrad();
+        loss.backward();
+        opt.update(lr * Math.min(1, (step + 1) / 3));
+        clipSum += pl.clipFrac; vlSum += vl.item(); plSum += pl.loss.item(); akSum += pl.approxKl; updates++;
+      }
+    }
+    cm.model.training = false;
+    kl.update(meanKl, rollouts.length);
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const row: PpoRow = {
+      step: step + 1, reward: mean(scores), rm_reward: mean(rmScores), rule_reward: mean(ruleScores), kl: meanKl, beta,
+      disallowed_answer_rate: disN ? disAnswered / disN : null, over_refusal_rate: allowN ? allowRefused / allowN : null,
+      clip_frac: clipSum / updates, value_loss: vlSum / updates, policy_loss: plSum / updates, approx_kl: akSum / updates,
+      response_tokens: mean(rollouts.map((r) => r.ids.length)), ended: mean(rollouts.map((r) => (r.ended ? 1 : 0))), seconds: (Date.now() - ts) / 1000,
+    };
+    rows.push(row);
+    appendMetrics(metricsPath, row as unknown as Record<string, unknown>);
+    bar.update(step + 1, { reward: row.reward.toFixed(3), kl: row.kl.toFixed(2), dis: row.disallowed_answer_rate?.toFixed(2) ?? '-', over: row.over_refusal_rate?.toFixed(2) ?? '-' });
+  }
+  bar.done();
+  const seconds = (Date.now() - t0) / 1000;
+  const { model: _m, ...rest } = cm.config;
+  const summary = {
+    steps, batchSize: bs, epochs, minibatch: mb, lr, clip, valueClip: vclip, vfCoef, gamma, lambda, kl: { ...klOpt, final: kl.state() },
+    maxTokens, temperature, rmCoef, ruleCoef, seed, rewardModel: o.rewardModelDir, from: o.policyDir, prompts: prompts.length, seconds,
+    last: rows[rows.length - 1],
+  };
+  saveModel(o.outDir, cm.model, { ...rest, rlhf: summary }, join(o.policyDir, 'tokenizer.json'));
+  writeSafetensors(join(o.outDir, 'value_head.safetensors'), Object.fromEntries(policy.valueHead.params().map((p) => [p.name, { shape: p.tensor.shape, data: host(p.tensor) }])));
+  writeJsonAtomic(join(o.outDir, 'rlhf-summary.json'), summary);
+  await writePpoPlots(o.outDir, readMetrics(metricsPath) as unknown as PpoRow[]);
+  return { policy: cm.model, rows, outDir: o.outDir, seconds };
+}
+
+/** Draws prompt indices round-robin over groups (kinds), each group in its own seeded epoch order. */
+export class PromptSampler {
+  private readonly groups: { idx: number[]; sampler: EpochSampler }[] = [];
+  private turn = 0;
+  constructor(keys: readonly string[], seed: number) {
+    const by = new Map<string, number[]>();
+    keys.forEach((k, i) => (by.get(k) ?? by.set(k, []).get(k)!).push(i));
+    [...by.keys()].sort().forEach((k, g) => {
+      const idx = by.get(k)!;
+      this.groups.push({ idx, sampler: new EpochSampler(idx.length, new Rng(hashAt(seed, 4100 + g))) });
+    });
+  }
+  next(k: number): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < k; i++) {
+      const g = this.groups[this.turn++ % this.groups.length]!;
+      out.push(g.idx[g.sampler.next(1)[0]!]!);
+    }
+    return out;
+  }
+}
+
+/** Plots of reward, KL and refusal rates over PPO steps (DIR/ppo-reward, ppo-kl, ppo-refusals .svg/.png). */
+export async function writePpoPlots(dir: string, rows: readonly PpoRow[]): Promise<string[]> {
+  if (rows.length === 0) return [];
+  const x = rows.map((r) => r.step);
+  const out: string[] = [];
+  const reward = lineChart({
+    title: 'PPO reward per step', xLabel: 'PPO step', yLabel: 'mean reward',
+    series: [
+      { name: 'total', x, y: rows.map((r) => r.reward) },
+      { name: 'reward model (normalised)', x, y: rows.map((r) => r.rm_reward) },
+      { name: 'rule-based', x, y: rows.map((r) => r.rule_reward) },
+    ],
+  });
+  out.push((await writeChart(join(dir, 'ppo-reward'), reward)).png);
+  const klc = lineChart({ title: 'KL to the reference policy', xLabel: 'PPO step', yLabel: 'KL (nats per response)', series: [{ name: 'KL', x, y: rows.map((r) => r.kl) }] });
+  out.push((await writeChart(join(dir, 'ppo-kl'), klc)).png);
+  const series = [];
+  const dis = rows.filter((r) => r.disallowed_answer_rate !== null), over = rows.filter((r) => r.over_refusal_rate !== null);
+  if (dis.length) series.push({ name: 'answers to disallowed requests', x: dis.map((r) => r.step), y: dis.map((r) => r.disallowed_answer_rate!) });
+  if (over.length) series.push({ name: 'refusals of allowed requests', x: over.map((r) => r.step), y: over.map((r) => r.over_refusal_rate!) });
+  if (series.length) {
+    const ref = lineChart({ title: 'Refusal behaviour on the rollout batch', xLabel: 'PPO step', yLabel: 'rate', series, yDomain: [0, 1] });
+    out.push((await writeChart(join(dir, 'ppo-refusals'), ref)).png);
+  }
+  return out;
+}
+
+/**
+ * A zero-shot rubric grader from a local GPT: scores " A".." D" after the rubric prompt
+ * (left-truncated to the context), for `RuleRewardModel` with `grader: 'model'`.
+ */
+export function gptGraderModel(gpt: GPT, tok: Tokenizer): GraderModel {
+  return {
+    score: async (prompt, continuations) => noGrad(() => continuations.map((c) => {
+      const ctx = tok.encode(prompt), cont = tok.encode(c);
+      const T = gpt.config.contextLength;
+      const ids = [...ctx, ...cont].slice(-T);
+      const start = ids.length - cont.length;
+      const batch: SeqBatch = { B: 1, T: ids.length, ids: Int32Array.from(ids), targets: new Int32Array(ids.length).fill(-100), last: Int32Array.of(ids.length - 1) };
+      for (let t = Math.max(0, start - 1); t < ids.length - 1; t++) batch.targets[t] = ids[t + 1]!;
+      return host(tokenLogprobs(gpt, batch).logp).reduce((a, b) => a + b, 0);
+    })),
+  };
+}

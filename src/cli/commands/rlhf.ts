@@ -1,0 +1,77 @@
+/** `lumen rlhf`: PPO against a reward model plus rule-based rewards, with a frozen reference and a KL penalty. */
+import { parse, num } from '../args.ts';
+import { trainPpo, gptGraderModel, type KlOptions, type PpoPrompt } from '../../align/ppo.ts';
+import { RuleRewardModel } from '../../align/rubrics.ts';
+import { loadRubricConfig } from '../../align/rubric-config.ts';
+import { readJsonl } from '../../align/jsonl.ts';
+import { generatedData, loadChatModel } from '../../align/train-utils.ts';
+import { InputError } from '../../util/errors.ts';
+
+const OPTIONS = {
+  policy: { type: 'string', help: 'policy model directory to start from (usually the SFT model); also the frozen reference' },
+  'reward-model': { type: 'string', help: 'reward model directory from `lumen rm`' },
+  rubrics: { type: 'string', help: 'rubric config for the rule-based rewards (default: data/policy/rubrics.yaml)' },
+  grader: { type: 'string', help: 'rubric grader: program, or model (zero-shot rubric prompt scored by --grader-model)', default: 'program' },
+  'grader-model': { type: 'string', help: 'model directory that grades rubrics when --grader model (default: the reward model\'s language model)' },
+  prompts: { type: 'string', help: 'rollout prompts JSONL ({"prompt", "tags"?} per line); default: the policy\'s generated RL prompts' },
+  'policy-file': { type: 'string', help: 'policy YAML for the generated prompts (default: data/policy/default.yaml)' },
+  out: { type: 'string', help: 'output directory (model, value_head.safetensors, ppo-metrics.jsonl, plots)', default: 'runs/rlhf' },
+  steps: { type: 'string', help: 'PPO steps (rollout batches)', default: '40' },
+  batch: { type: 'string', help: 'rollouts per step', default: '32' },
+  epochs: { type: 'string', help: 'PPO epochs per batch', default: '4' },
+  minibatch: { type: 'string', help: 'rollouts per minibatch', default: '16' },
+  lr: { type: 'string', help: 'learning rate', default: '2e-5' },
+  clip: { type: 'string', help: 'policy ratio clip ε', default: '0.2' },
+  lambda: { type: 'string', help: 'GAE λ (1 = Monte-Carlo returns minus the value baseline)', default: '1' },
+  'kl-coef': { type: 'string', help: 'KL coefficient β (initial value when adaptive)', default: '0.05' },
+  'kl-target': { type: 'string', help: 'target KL per response for the adaptive controller; 0 = fixed β', default: '2' },
+  temperature: { type: 'string', help: 'rollout sampling temperature (the tempered policy is what PPO optimises)', default: '0.7' },
+  'max-tokens': { type: 'string', help: 'tokens per response at most', default: '48' },
+  'rm-coef': { type: 'string', help: 'weight of the normalised reward-model score', default: '1' },
+  'rule-coef': { type: 'string', help: 'weight of the rule-based reward', default: '2' },
+  'no-balance': { type: 'boolean', help: 'draw rollout prompts uniformly instead of evenly across prompt kinds' },
+  seed: { type: 'string', help: 'seed', default: '1' },
+} as const;
+
+export async function run(argv: string[]): Promise<number> {
+  const p = parse('rlhf', '--policy DIR --reward-model DIR [--rubrics FILE] [--out DIR] [options]', OPTIONS, argv,
+    'RLHF with PPO: rollouts through the serving engine, reward = reward model + rule-based rubric rewards, per-token KL\n'
+    + 'penalty to the frozen reference (fixed or adaptive β), value head, GAE, clipped policy and value losses, several\n'
+    + 'epochs of minibatches per batch. Logs DIR/ppo-metrics.jsonl and plots reward, KL and refusal rates (SVG + PNG).');
+  if (!p) return 0;
+  const v = p.values;
+  if (!v.policy) throw new InputError('--policy DIR is required');
+  if (!v['reward-model']) throw new InputError('--reward-model DIR is required');
+  const seed = num('seed', v.seed, 1, { int: true });
+  if (v.grader !== 'program' && v.grader !== 'model') throw new InputError(`--grader: expected program or model, got '${v.grader}'`);
+  const config = v.rubrics ? loadRubricConfig(v.rubrics) : loadRubricConfig();
+  let rules: RuleRewardModel;
+  if (v.grader === 'model') {
+    const g = loadChatModel(v['grader-model'] ?? v['reward-model'], '--grader-model');
+    rules = new RuleRewardModel(config, { grader: 'model', model: gptGraderModel(g.model, g.tok) });
+  } else rules = new RuleRewardModel(config, { grader: 'program' });
+  let prompts: PpoPrompt[];
+  if (v.prompts) {
+    prompts = readJsonl(v.prompts).map(({ line, value }) => {
+      const o = value as { prompt?: unknown; tags?: unknown };
+      if (typeof o?.prompt !== 'string' || o.prompt === '') throw new InputError(`${v.prompts}:${line}: expected {"prompt": string, "tags"?: string[]}`);
+      if (o.tags !== undefined && !(Array.isArray(o.tags) && o.tags.every((t) => typeof t === 'string'))) throw new InputError(`${v.prompts}:${line}: "tags" must be a list of strings`);
+      return { prompt: o.prompt, tags: o.tags as string[] | undefined };
+    });
+  } else prompts = generatedData(v['policy-file'], seed).rlPrompts.map((r) => ({ prompt: r.prompt, tags: r.tags, kind: r.kind }));
+  const target = num('kl-target', v['kl-target'], 2, { min: 0 }), beta = num('kl-coef', v['kl-coef'], 0.05, { min: 0 });
+  const kl: KlOptions = target > 0 ? { kind: 'adaptive', init: Math.max(beta, 1e-6), target, horizon: 2000 } : { kind: 'fixed', beta };
+  const r = await trainPpo({
+    policyDir: v.policy, rewardModelDir: v['reward-model'], outDir: v.out!, prompts, rules, kl, seed,
+    steps: num('steps', v.steps, 40, { int: true, min: 1 }), batchSize: num('batch', v.batch, 32, { int: true, min: 2 }),
+    epochs: num('epochs', v.epochs, 4, { int: true, min: 1 }), minibatch: num('minibatch', v.minibatch, 16, { int: true, min: 1 }),
+    lr: num('lr', v.lr, 2e-5, { min: 0 }), clip: num('clip', v.clip, 0.2, { min: 0.01, max: 0.99 }), lambda: num('lambda', v.lambda, 1, { min: 0, max: 1 }),
+    temperature: num('temperature', v.temperature, 0.7, { min: 0.05, max: 2 }), maxTokens: num('max-tokens', v['max-tokens'], 48, { int: true, min: 1 }),
+    rmCoef: num('rm-coef', v['rm-coef'], 1), ruleCoef: num('rule-coef', v['rule-coef'], 2), balanceKinds: !v['no-balance'],
+  });
+  const first = r.rows[0]!, last = r.rows[r.rows.length - 1]!;
+  const pct = (x: number | null) => (x === null ? '-' : `${(x * 100).toFixed(0)}%`);
+  console.log(`rlhf: ${r.rows.length} PPO steps in ${r.seconds.toFixed(0)} s; reward ${first.reward.toFixed(3)} → ${last.reward.toFixed(3)}, KL ${last.kl.toFixed(3)}, `
+    + `answers to disallowed ${pct(first.disallowed_answer_rate)} → ${pct(last.disallowed_answer_rate)}, over-refusal ${pct(first.over_refusal_rate)} → ${pct(last.over_refusal_rate)} → ${r.outDir}`);
+  return 0;
+}

@@ -1,0 +1,121 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Tensor, ops } from '../../src/tensor/index.ts';
+import { Rng } from '../../src/tensor/rng.ts';
+import { AdamW } from '../../src/train/optimizer.ts';
+import { loadModel } from '../../src/train/checkpoint.ts';
+import { Tokenizer } from '../../src/tokenizer/tokenizer.ts';
+import { ppoPolicyLossRef, ppoValueLossRef } from '../../src/align/reference-losses.ts';
+import { gae, klPerToken, tokenRewards, whiten } from '../../src/align/gae.ts';
+import { gptGraderModel, ppoPolicyLoss, ppoValueLoss, PromptSampler, trainPpo } from '../../src/align/ppo.ts';
+import { RuleRewardModel } from '../../src/align/rubrics.ts';
+import { RewardModel } from '../../src/align/reward-model.ts';
+import { tinyChatModel } from './train-fixture.ts';
+
+test('PPO clipped policy and value losses and gradients (engine autograd) match the hand-written reference', () => {
+  // ratios inside and outside [1-ε, 1+ε], positive and negative advantages
+  const logp = [-1.0, -0.5, -2.0, -0.1, -3.0, -1.2], old = [-1.1, -1.0, -1.5, -0.1, -2.0, -1.25], adv = [1.0, 0.7, -0.5, 2.0, -1.5, -0.3], clip = 0.2;
+  const n = logp.length;
+  const lp = Tensor.param(Float32Array.from(logp), [n]);
+  const { loss, clipFrac } = ppoPolicyLoss(lp, Float32Array.from(old), Float32Array.from(adv), clip);
+  loss.backward();
+  const refs = logp.map((l, i) => ppoPolicyLossRef(l, old[i]!, adv[i]!, clip));
+  assert.ok(Math.abs(loss.item() - refs.reduce((a, r) => a + r.loss, 0) / n) < 1e-6);
+  const g = lp.grad!.toArray();
+  refs.forEach((r, i) => assert.ok(Math.abs(g[i]! - r.dLogp / n) < 1e-6, `dlogp[${i}] ${g[i]} vs ${r.dLogp / n}`));
+  assert.ok(clipFrac > 0 && clipFrac < 1, 'the cases exercise both branches');
+
+  const val = [0.5, -0.2, 1.5, 0.0, 2.0], oldV = [0.4, 0.3, 1.0, 0.05, 2.5], ret = [1.0, -0.5, 0.0, 0.1, 2.4];
+  const v = Tensor.param(Float32Array.from(val), [val.length]);
+  const vl = ppoValueLoss(v, Float32Array.from(oldV), Float32Array.from(ret), clip);
+  vl.backward();
+  const vrefs = val.map((x, i) => ppoValueLossRef(x, oldV[i]!, ret[i]!, clip));
+  assert.ok(Math.abs(vl.item() - vrefs.reduce((a, r) => a + r.loss, 0) / val.length) < 1e-6);
+  const gv = v.grad!.toArray();
+  vrefs.forEach((r, i) => assert.ok(Math.abs(gv[i]! - r.dValue / val.length) < 1e-6, `dvalue[${i}] ${gv[i]} vs ${r.dValue / val.length}`));
+});
+
+test('PPO on a toy bandit with a known optimum converges (softmax policy on the engine, KL to a uniform reference, value baseline)', () => {
+  const K = 5, means = [0.1, 0.3, 0.9, 0.2, 0.5], best = 2, beta = 0.02, N = 64;
+  const logits = Tensor.param(new Float32Array(K), [1, K], 'logits');
+  const value = Tensor.param(new Float32Array(1), [1], 'value');
+  const opt = new AdamW([{ name: 'logits', tensor: logits, decay: false, lrScale: 1 }, { name: 'value', tensor: value, decay: false, lrScale: 1 }],
+    { lr: 0.05, beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0, gradClip: 0 });
+  const rng = new Rng(7);
+  const refLogp = Math.log(1 / K);
+  const forward = (actions: Int32Array) => {
+    const l = ops.add(Tensor.zeros([N, K]), logits); // (N, K)
+    const logp = ops.neg(ops.crossEntropy(l, Tensor.from(actions, [N]), { reduction: 'none' })); // (N)
+    const values = ops.add(Tensor.zeros([N]), value); // (N)
+    return { logp, values };
+  };
+  const probsOf = () => {
+    const x = Array.from(logits.toArray()), m = Math.max(...x), e = x.map((v) => Math.exp(v - m)), z = e.reduce((a, b) => a + b, 0);
+    return e.map((v) => v / z);
+  };
+  for (let iter = 0; iter < 40; iter++) {
+    const p = probsOf();
+    const actions = new Int32Array(N);
+    for (let i = 0; i < N; i++) {
+      let u = rng.uniform(), a = 0;
+      while (a < K - 1 && u >= p[a]!) { u -= p[a]!; a++; }
+      actions[i] = a;
+    }
+    const old = forward(actions);
+    const oldLogp = Float32Array.from(old.logp.toArray()), oldValues = Float32Array.from(old.values.toArray());
+    const advs: number[][] = [], rets = new Float32Array(N);
+    for (let i = 0; i < N; i++) {
+      const kl = klPerToken([oldLogp[i]!], [refLogp], 'k1');
+      const r = tokenRewards(kl, beta, means[actions[i]!]! + 0.1 * rng.normal());
+      const g = gae(r, [oldValues[i]!], { gamma: 1, lambda: 0.95 });
+      advs.push(g.advantages); rets[i] = g.returns[0]!;
+    }
+    const A = Float32Array.from(whiten(advs).map((a) => a[0]!));
+    for (let epoch = 0; epoch < 4; epoch++) {
+      const f = forward(actions);
+      const loss = ops.add(ppoPolicyLoss(f.logp, oldLogp, A, 0.2).loss, ops.scalar('mul', ppoValueLoss(f.values, oldValues, rets, 0.2), 0.5));
+      opt.zeroGrad();
+      loss.backward();
+      opt.update(0.05);
+    }
+  }
+  const p = probsOf();
+  assert.ok(p[best]! > 0.9, `probability of the best arm ${p[best]!.toFixed(3)} (probs ${p.map((x) => x.toFixed(2)).join(', ')})`);
+  assert.ok(Math.abs(value.toArray()[0]! - means[best]!) < 0.25, `value ${value.toArray()[0]} tracks the reward of the best arm`);
+});
+
+test('trainPpo runs end to end on a tiny GPT: engine rollouts, metrics rows and plots', async () => {
+  const dir = await tinyChatModel({ contextLength: 48 });
+  const rmDir = mkdtempSync(join(tmpdir(), 'lumen-ppo-rm-'));
+  new RewardModel(loadModel(dir), Tokenizer.load(dir), 1).save(rmDir, {}, join(dir, 'tokenizer.json'));
+  const out = mkdtempSync(join(tmpdir(), 'lumen-ppo-'));
+  const prompts = [
+    { prompt: 'How do I build a bomb?', tags: ['disallowed'] }, { prompt: 'How do I bake bread?', tags: ['allowed'] },
+    { prompt: 'What is the capital of Paxek?', tags: ['factual'] }, { prompt: 'Tell me a fact about bananas.' },
+  ];
+  const r = await trainPpo({ policyDir: dir, rewardModelDir: rmDir, outDir: out, prompts, steps: 2, batchSize: 4, minibatch: 2, epochs: 2, maxTokens: 6, lr: 1e-3, quiet: true, kl: { kind: 'fixed', beta: 0.1 } });
+  assert.equal(r.rows.length, 2);
+  const rows = readFileSync(join(out, 'ppo-metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number | null>);
+  for (const k of ['reward', 'rm_reward', 'rule_reward', 'kl', 'clip_frac', 'value_loss', 'disallowed_answer_rate', 'over_refusal_rate']) assert.ok(k in rows[0]!, `metrics row has ${k}`);
+  assert.equal(rows[0]!['kl'], 0, 'the first batch is sampled from the reference itself');
+  assert.ok(Math.abs(rows[1]!['kl']!) > 0, 'after updates the policy differs from the reference');
+  for (const f of ['ppo-reward.png', 'ppo-kl.svg', 'ppo-refusals.png', 'value_head.safetensors', 'model.safetensors', 'tokenizer.json']) assert.ok(existsSync(join(out, f)), f);
+  await assert.rejects(trainPpo({ policyDir: dir, rewardModelDir: dir, outDir: out, prompts, steps: 1, quiet: true }), /expected "reward-model"/);
+});
+
+test('rollout prompts are drawn evenly across kinds; a local GPT can grade rubrics zero-shot', async () => {
+  const keys = [...Array(90).fill('allowed'), ...Array(10).fill('disallowed')];
+  const drawn = new PromptSampler(keys, 1).next(40).map((i) => keys[i]);
+  assert.equal(drawn.filter((k) => k === 'disallowed').length, 20);
+  const dir = await tinyChatModel();
+  const rules = new RuleRewardModel(undefined, { grader: 'model', model: gptGraderModel(loadModel(dir), Tokenizer.load(dir)) });
+  const r = await rules.rewardFor({ text: 'How do I build a bomb?', tags: ['disallowed'] }, "I can't help with that, but I can tell you about safety instead.");
+  assert.equal(r.grader, 'model');
+  assert.ok(r.class !== null && ['A', 'B', 'C', 'D'].includes(r.class));
+  assert.equal(r.reward, rules.config.rubrics[0]!.rewards[r.class!]);
+  const probs = (r.detail as { probs: Record<string, number> }).probs;
+  assert.ok(Math.abs(Object.values(probs).reduce((a, b) => a + b, 0) - 1) < 1e-6);
+});
