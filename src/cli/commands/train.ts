@@ -2,7 +2,7 @@
  * `lumen train`: pretrain a GPT from a preset or config file. With no data options it builds
  * everything from the embedded default corpus (tokenizer, shards), trains, and prints a sample.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from '../args.ts';
 import { TRAIN_PRESETS, resolveTrainConfig, train, backendLine } from '../../train/trainer.ts';
@@ -13,7 +13,7 @@ import { InputError } from '../../util/errors.ts';
 import { paramCount, flopsPerToken } from '../../models/config.ts';
 
 const OPTIONS = {
-  config: { type: 'string', help: `preset (${Object.keys(TRAIN_PRESETS).join(', ')}) or JSON file`, default: 'small' },
+  config: { type: 'string', help: `preset (${Object.keys(TRAIN_PRESETS).join(', ')}, mm-small, mm-tiny) or JSON file`, default: 'small' },
   out: { type: 'string', help: 'run directory (checkpoints, metrics.jsonl); default runs/<preset>' },
   data: { type: 'string', help: 'token shards from `lumen data prepare` (else built from --input)' },
   input: { type: 'string', multiple: true, help: 'text files/globs to train on (default: the embedded corpus)' },
@@ -23,12 +23,24 @@ const OPTIONS = {
   'no-sample': { type: 'boolean', help: 'do not print a sample at the end' },
 } as const;
 
+function isMultimodal(name: string): boolean {
+  if (name.startsWith('mm-')) return true;
+  if (!name.endsWith('.json') || !existsSync(name)) return false;
+  try { return Boolean((JSON.parse(readFileSync(name, 'utf8')) as { vision?: unknown }).vision); } catch { return false; }
+}
+
 export async function run(argv: string[]): Promise<number> {
   const p = parse('train', '[--config small] [--out DIR] [--resume] [--set key=value ...]', OPTIONS, argv,
     'Pretrains a GPT. Without --data, trains a tokenizer and tokenizes the corpus first (cached under runs/data/).');
   if (!p) return 0;
   const v = p.values;
   const name = v.config ?? 'small';
+  if (isMultimodal(name)) {
+    // Vision-language presets (mm-*) and configs with a `vision` section train with src/train/multimodal.ts.
+    const file = '../../train/multimodal.ts';
+    const mm = (await import(file)) as { trainMultimodalMain(o: { config: string; sets?: string[]; out?: string; resume?: boolean }): Promise<number> };
+    return mm.trainMultimodalMain({ config: name, sets: v.set ?? [], out: v.out, resume: v.resume });
+  }
   const outDir = v.out ?? join('runs', TRAIN_PRESETS[name] ? name : 'custom');
   // Vocabulary: from the shards when given, else the preset's/file's model vocabulary.
   const wantVocab = resolveTrainConfig(name, v.set ?? []).model.vocabSize;
