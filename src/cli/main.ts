@@ -19,6 +19,7 @@ export const COMMANDS: Command[] = [
   { name: 'train', summary: 'pretrain a GPT (default: the small preset on the embedded corpus)', module: './commands/train.ts' },
   { name: 'sample', summary: 'stream a continuation of a prompt from a trained model', module: './commands/sample.ts' },
   { name: 'data', summary: 'tokenize text into binary shards (data prepare)', module: './commands/data.ts' },
+  { name: 'chat', summary: 'answer a question about images with a multimodal model (streamed)', module: './commands/chat.ts' },
   { name: 'serve', summary: 'serve a model over the OpenAI API, with a chat page at /', module: './commands/serve.ts' },
   { name: 'eval', summary: 'score a model or endpoint on task files (report card, contamination, calibration); eval vision', module: './commands/eval.ts' },
   { name: 'sft', summary: 'chat supervised fine-tuning with packing (loss on assistant tokens only)', module: './commands/sft.ts' },

@@ -8,6 +8,7 @@ import { InputError } from '../util/errors.ts';
 import { loadModel, readModelConfig } from '../train/checkpoint.ts';
 import { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { GPTInferenceModel } from './gpt-model.ts';
+import { loadMultimodal } from '../models/multimodal.ts';
 import type { InferenceModel } from './model.ts';
 
 /** Loads the model in `dir` for serving: a text GPT, or a multimodal model when config.json has a `vision` section. */
@@ -18,11 +19,6 @@ export async function loadInferenceModel(dir: string): Promise<InferenceModel> {
   }
   const cfg = readModelConfig(dir);
   const name = basename(resolve(dir));
-  if (cfg.vision) {
-    const file = '../models/multimodal.ts';
-    const mm = (await import(file)) as { loadMultimodalInference?: (d: string, n: string) => Promise<InferenceModel> | InferenceModel };
-    if (!mm.loadMultimodalInference) throw new InputError(`${dir}: multimodal models cannot be served by this build`);
-    return mm.loadMultimodalInference(dir, name);
-  }
+  if (cfg.vision) return loadMultimodal(dir);
   return new GPTInferenceModel(loadModel(dir), Tokenizer.load(dir), name);
 }

@@ -36,8 +36,7 @@ const OPTIONS = {
 export async function run(argv: string[]): Promise<number> {
   if (argv[0] === 'vision') {
     // `lumen eval vision`: per-task accuracy of a multimodal model on the synthetic visual tasks.
-    const file = './eval-vision.ts';
-    const mod = (await import(file)) as { run(a: string[]): Promise<number> };
+    const mod = await import('./eval-vision.ts');
     return mod.run(argv.slice(1));
   }
   const p = parse('eval', '(--model DIR | --endpoint URL) --tasks <task> [...]', OPTIONS, argv,

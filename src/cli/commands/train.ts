@@ -37,8 +37,7 @@ export async function run(argv: string[]): Promise<number> {
   const name = v.config ?? 'small';
   if (isMultimodal(name)) {
     // Vision-language presets (mm-*) and configs with a `vision` section train with src/train/multimodal.ts.
-    const file = '../../train/multimodal.ts';
-    const mm = (await import(file)) as { trainMultimodalMain(o: { config: string; sets?: string[]; out?: string; resume?: boolean }): Promise<number> };
+    const mm = await import('../../train/multimodal.ts');
     return mm.trainMultimodalMain({ config: name, sets: v.set ?? [], out: v.out, resume: v.resume });
   }
   const outDir = v.out ?? join('runs', TRAIN_PRESETS[name] ? name : 'custom');

@@ -1,0 +1,63 @@
+/** The ViT encoder and projector: shapes, patch layout, gradient flow, config validation. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Tensor, Rng } from '../../src/tensor/index.ts';
+import * as ops from '../../src/tensor/ops.ts';
+import { ViT, Projector, parseVisionConfig, imageTokenCount, visionParamCount, type VisionConfig } from '../../src/models/vit.ts';
+import { InputError } from '../../src/util/errors.ts';
+
+const CFG: VisionConfig = { imageSize: 16, patchSize: 4, width: 24, layers: 2, heads: 3, mlpRatio: 2 };
+
+function pixels(n: number, S: number, seed = 1): Float32Array {
+  const r = new Rng(seed);
+  return Float32Array.from({ length: n * 3 * S * S }, () => r.uniform() * 2 - 1);
+}
+
+test('ViT: (N, 3, S, S) → (N, (S/P)², W); projector → (N, M, C)', () => {
+  const vit = new ViT(CFG, new Rng(0));
+  const proj = new Projector(CFG.width, 40, new Rng(1));
+  const x = Tensor.from(pixels(2, 16), [2, 3, 16, 16]);
+  const f = vit.forward(x);
+  assert.deepEqual(f.shape, [2, imageTokenCount(CFG), 24]);
+  assert.equal(imageTokenCount(CFG), 16);
+  assert.deepEqual(proj.forward(f).shape, [2, 16, 40]);
+  const n = [...vit.params(), ...proj.params()].reduce((s, p) => s + p.tensor.size, 0);
+  assert.equal(n, visionParamCount(CFG, 40));
+  assert.throws(() => vit.forward(Tensor.from(pixels(1, 8), [1, 3, 8, 8])), /pixels must be \(N, 3, 16, 16\)/);
+});
+
+test('ViT: patch k holds pixels of its P×P block, flattened (channel, row, col)', () => {
+  const vit = new ViT(CFG, new Rng(0));
+  const S = 16, P = 4, G = 4;
+  const px = pixels(2, S, 3);
+  const p = vit.patchify(Tensor.from(px, [2, 3, S, S])).toArray();
+  for (const [n, gy, gx, c, py, pxx] of [[0, 0, 0, 0, 0, 0], [1, 2, 3, 1, 3, 2], [1, 3, 1, 2, 1, 3], [0, 1, 2, 2, 0, 1]] as const) {
+    const want = px[((n * 3 + c) * S + gy * P + py) * S + gx * P + pxx]!;
+    const got = p[(n * G * G + gy * G + gx) * 3 * P * P + (c * P + py) * P + pxx]!;
+    assert.equal(got, want);
+  }
+});
+
+test('ViT: every vision and projector weight receives a gradient; attention is bidirectional', () => {
+  const vit = new ViT(CFG, new Rng(0));
+  const proj = new Projector(CFG.width, 16, new Rng(1));
+  const px = pixels(2, 16, 5);
+  const out = proj.forward(vit.forward(Tensor.from(px, [2, 3, 16, 16])));
+  // A loss on the FIRST patch only: with bidirectional attention, later patches still get gradient.
+  const first = ops.narrow(out, 1, 0, 1);
+  ops.sum(ops.mul(first, first)).backward();
+  for (const p of [...vit.params(), ...proj.params()]) {
+    assert.ok(p.tensor.grad, `${p.name} has no gradient`);
+    const g = p.tensor.grad!.toArray();
+    assert.ok(g.some((v) => v !== 0), `${p.name}: gradient is all zero`);
+  }
+  // Position embeddings of the last patch influence the first patch's output only through attention.
+  const pos = vit.posEmbed.grad!.toArray(), W = CFG.width;
+  assert.ok(pos.slice(15 * W, 16 * W).some((v) => v !== 0), 'the last patch does not influence the first (attention is not bidirectional)');
+});
+
+test('vision config: invalid sizes are refused with the field named', () => {
+  assert.throws(() => parseVisionConfig({ ...CFG, imageSize: 18 }), (e: unknown) => e instanceof InputError && /imageSize 18 must be a multiple of patchSize 4/.test(e.message));
+  assert.throws(() => parseVisionConfig({ ...CFG, width: 25 }), /width 25 must be divisible by heads 3/);
+  assert.throws(() => parseVisionConfig({ ...CFG, extra: 1 }), /invalid vision config/);
+});
