@@ -52,7 +52,7 @@ const TRAIN_DEFAULTS = {
 /** Training presets: model preset + schedule. */
 export const TRAIN_PRESETS: Record<string, Omit<TrainConfig, 'model'> & { model: string }> = {
   tiny: { ...TRAIN_DEFAULTS, model: 'tiny', steps: 60, batchSize: 4, lr: 3e-3, minLr: 3e-4, warmupSteps: 5, evalEvery: 20, evalBatches: 2, logEvery: 5, checkpointEvery: 20 },
-  small: { ...TRAIN_DEFAULTS, model: 'small', steps: 700, batchSize: 16, lr: 2e-3, minLr: 2e-4, warmupSteps: 40, evalEvery: 100, checkpointEvery: 100 },
+  small: { ...TRAIN_DEFAULTS, model: 'small', steps: 2000, batchSize: 16, lr: 2e-3, minLr: 2e-4, warmupSteps: 60, evalEvery: 200, checkpointEvery: 200 },
   base: { ...TRAIN_DEFAULTS, model: 'base', steps: 2000, batchSize: 16, lr: 1e-3, minLr: 1e-4, warmupSteps: 100, evalEvery: 200, checkpointEvery: 200 },
 };
 
