@@ -188,7 +188,12 @@ async function main(): Promise<number> {
     const ours: number[] = [], theirs: number[] = [];
     for (let r = 0; r < ROUNDS; r++) {
       ours.push(...timeIt(run).map((t) => flops / t / 1e9));
-      if (peer) theirs.push(...(await peer.run(c)));
+      if (peer) {
+        theirs.push(...(await peer.run(c)));
+        // OpenBLAS's idle threads busy-wait for a while after a call; let them go to sleep
+        // so they do not take a core from the next Lumen measurement.
+        await new Promise((r) => setTimeout(r, 1000));
+      }
     }
     const lumen = median(ours), pv = theirs.length ? median(theirs) : null;
     const lb = Math.max(...ours), pb = theirs.length ? Math.max(...theirs) : null;

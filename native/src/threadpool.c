@@ -39,7 +39,11 @@ typedef struct {
   _Atomic int quit;
   _Atomic int checked_out;        /* workers finished with the current job */
   lm_task_fn fn; void *ctx; int64_t ntasks;
-  _Atomic int64_t next;           /* next task index to claim */
+  /* Tasks are split into one contiguous range per thread; range i is claimed through next[i]
+   * (up to end[i]). A thread runs its own range first, then steals from the others' ranges, so
+   * a late-waking worker still gets its share while a descheduled one is covered by the rest. */
+  _Atomic int64_t next[MAX_THREADS];
+  int64_t end[MAX_THREADS];
 } pool_t;
 
 static pool_t pool = { .nthreads = 1, .mu = PTHREAD_MUTEX_INITIALIZER,
@@ -50,10 +54,15 @@ static pthread_mutex_t busy = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t start_generation;
 
 static void run_tasks(lm_task_fn fn, void *ctx, int64_t ntasks, int tid) {
-  for (;;) {
-    int64_t t = atomic_fetch_add_explicit(&pool.next, 1, memory_order_relaxed);
-    if (t >= ntasks) break;
-    fn(ctx, t, tid);
+  (void)ntasks;
+  const int n = pool.nthreads;
+  for (int k = 0; k < n; k++) {
+    const int r = (tid + k) % n;  /* own range first, then the others' */
+    for (;;) {
+      int64_t t = atomic_fetch_add_explicit(&pool.next[r], 1, memory_order_relaxed);
+      if (t >= pool.end[r]) break;
+      fn(ctx, t, tid);
+    }
   }
 }
 
@@ -135,7 +144,11 @@ void lm_parallel(int64_t ntasks, lm_task_fn fn, void *ctx) {
   }
   pthread_mutex_lock(&pool.mu);
   pool.fn = fn; pool.ctx = ctx; pool.ntasks = ntasks;
-  atomic_store_explicit(&pool.next, 0, memory_order_relaxed);
+  for (int i = 0; i < pool.nthreads; i++) {
+    const int64_t lo = ntasks * i / pool.nthreads, hi = ntasks * (i + 1) / pool.nthreads;
+    atomic_store_explicit(&pool.next[i], lo, memory_order_relaxed);
+    pool.end[i] = hi;
+  }
   atomic_store(&pool.checked_out, 0);
   atomic_fetch_add_explicit(&pool.generation, 1, memory_order_release);
   pthread_cond_broadcast(&pool.wake);
