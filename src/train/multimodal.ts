@@ -36,7 +36,7 @@ import { parseVisionConfig, visionParamCount, type VisionConfig } from '../model
 import { MultimodalModel, chatExample, collate, saveMultimodal, copyWeights, readMultimodalConfig, type Example, type MMBatch, type SpecialIds } from '../models/multimodal.ts';
 import { readModelConfig } from './checkpoint.ts';
 import { AdamW, learningRate } from './optimizer.ts';
-import { applyOverrides } from './trainer.ts';
+import { applyOverrides, SCHEDULE_FIELDS } from './trainer.ts';
 import { VisualDataset, visualSpec, checkTask, type VisualSample, type VisualTask } from '../data/visual/index.ts';
 import { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { trainBpe } from '../tokenizer/train.ts';
@@ -69,22 +69,9 @@ export const MMTrainConfigSchema = z.object({
   /** Where the image goes in the prompt: before the question, after it, or alternating by sample. */
   imagePlacement: z.enum(['first', 'last', 'mixed']),
   init: InitSchema,
-  steps: z.number().int().min(1),
-  batchSize: z.number().int().min(1),
-  lr: z.number().positive(),
-  minLr: z.number().min(0),
-  warmupSteps: z.number().int().min(0),
-  weightDecay: z.number().min(0),
-  beta1: z.number().min(0).lt(1),
-  beta2: z.number().min(0).lt(1),
-  eps: z.number().positive(),
-  gradClip: z.number().min(0),
+  ...SCHEDULE_FIELDS,
   /** Held-out samples whose loss is logged every evalEvery steps (0 = never). */
-  evalEvery: z.number().int().min(0),
   evalSamples: z.number().int().min(1),
-  logEvery: z.number().int().min(1),
-  checkpointEvery: z.number().int().min(0),
-  seed: z.number().int(),
 }).strict();
 
 export type MMTrainConfig = Omit<z.infer<typeof MMTrainConfigSchema>, 'model' | 'vision' | 'tasks'> & { model: GPTConfig; vision: VisionConfig; tasks: VisualTask[] };

@@ -21,12 +21,10 @@ import { InputError } from '../util/errors.ts';
 import { ensureDir, writeFileAtomic } from '../util/fs.ts';
 import { measurePeakFlops } from './peak.ts';
 
-export const TrainConfigSchema = z.object({
-  model: z.unknown(),
+/** Optimizer, schedule and bookkeeping fields shared by every training loop's config (text and multimodal). */
+export const SCHEDULE_FIELDS = {
   steps: z.number().int().min(1),
   batchSize: z.number().int().min(1),
-  /** Micro-batches per optimizer step. */
-  gradAccum: z.number().int().min(1),
   lr: z.number().positive(),
   minLr: z.number().min(0),
   warmupSteps: z.number().int().min(0),
@@ -36,10 +34,17 @@ export const TrainConfigSchema = z.object({
   eps: z.number().positive(),
   gradClip: z.number().min(0),
   evalEvery: z.number().int().min(0),
-  evalBatches: z.number().int().min(1),
   logEvery: z.number().int().min(1),
   checkpointEvery: z.number().int().min(0),
   seed: z.number().int(),
+};
+
+export const TrainConfigSchema = z.object({
+  model: z.unknown(),
+  ...SCHEDULE_FIELDS,
+  /** Micro-batches per optimizer step. */
+  gradAccum: z.number().int().min(1),
+  evalBatches: z.number().int().min(1),
 }).strict();
 
 export type TrainConfig = Omit<z.infer<typeof TrainConfigSchema>, 'model'> & { model: GPTConfig };
