@@ -25,12 +25,7 @@ def decode(model, c, batch, tokens):
             x = x + model.w("model.embed_positions.weight")[pos]
         for l in range(L):
             p = f"model.layers.{l}"
-            h = model.norm(x, p + ".input_layernorm")
-            q = model.linear(h, p + ".self_attn.q_proj").view(batch, 1, H, D)
-            k = model.linear(h, p + ".self_attn.k_proj").view(batch, 1, Hkv, D)
-            v = model.linear(h, p + ".self_attn.v_proj").view(batch, 1, Hkv, D)
-            if c["positions"] == "rope":
-                q, k = model.rope(q, pos), model.rope(k, pos)
+            q, k, v = model.qkv(model.norm(x, p + ".input_layernorm"), p, pos)
             kc[l][:, :, t] = k[:, 0]
             vc[l][:, :, t] = v[:, 0]
             K = kc[l][:, :, : t + 1].repeat_interleave(H // Hkv, dim=1)
@@ -38,17 +33,8 @@ def decode(model, c, batch, tokens):
             s = (q.transpose(1, 2) @ K.transpose(-1, -2)) * model.attn_scale()
             a = (torch.softmax(s, -1) @ V).transpose(1, 2).reshape(batch, 1, c["width"])
             x = x + model.linear(a, p + ".self_attn.o_proj")
-            h2 = model.norm(x, p + ".post_attention_layernorm")
-            if c["activation"] == "swiglu":
-                m = F.silu(model.linear(h2, p + ".mlp.gate_proj")) * model.linear(h2, p + ".mlp.up_proj")
-            else:
-                m = F.gelu(model.linear(h2, p + ".mlp.up_proj"), approximate="tanh")
-            x = x + model.linear(m, p + ".mlp.down_proj")
-        x = model.norm(x, "model.norm")
-        head = model.w("lm_head.weight")
-        if head is None:
-            head = model.w("model.embed_tokens.weight")
-        tok = (x[:, 0] @ head.t()).argmax(-1)
+            x = model.mlp_residual(x, p)
+        tok = model.head(model.norm(x, "model.norm")[:, 0]).argmax(-1)
 
 
 def main():

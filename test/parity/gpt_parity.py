@@ -80,6 +80,34 @@ class GPT(torch.nn.Module):
             return 1 / math.sqrt(D)
         return math.sqrt(c["baseWidth"] / c["heads"]) / D
 
+    def qkv(self, h, p, pos):  # h (B, T, C) -> q (B, T, H, D), k, v (B, T, Hkv, D), rotated when rope
+        c = self.c
+        B, T = h.shape[0], h.shape[1]
+        H, Hkv, D = c["heads"], c["kvHeads"], c["width"] // c["heads"]
+        q = self.linear(h, p + ".self_attn.q_proj").view(B, T, H, D)
+        k = self.linear(h, p + ".self_attn.k_proj").view(B, T, Hkv, D)
+        v = self.linear(h, p + ".self_attn.v_proj").view(B, T, Hkv, D)
+        if c["positions"] == "rope":
+            q, k = self.rope(q, pos), self.rope(k, pos)
+        return q, k, v
+
+    def mlp_residual(self, x, p):  # x + MLP(norm(x))
+        h2 = self.norm(x, p + ".post_attention_layernorm")
+        if self.c["activation"] == "swiglu":
+            m = F.silu(self.linear(h2, p + ".mlp.gate_proj")) * self.linear(h2, p + ".mlp.up_proj")
+        else:
+            m = F.gelu(self.linear(h2, p + ".mlp.up_proj"), approximate="tanh")
+        return x + self.linear(m, p + ".mlp.down_proj")
+
+    def head(self, x):  # final hidden (.., C) -> logits (.., V)
+        head = self.w("lm_head.weight")
+        if head is None:
+            head = self.w("model.embed_tokens.weight")
+        logits = x @ head.t()
+        if self.c["parametrization"] == "mup":
+            logits = logits * (self.c["baseWidth"] / self.c["width"])
+        return logits
+
     def forward(self, ids, splice=None):
         c = self.c
         B, T = ids.shape
@@ -96,12 +124,7 @@ class GPT(torch.nn.Module):
         causal = torch.triu(torch.ones(T, T, dtype=torch.bool), 1)
         for l in range(c["layers"]):
             p = f"model.layers.{l}"
-            h = self.norm(x, p + ".input_layernorm")
-            q = self.linear(h, p + ".self_attn.q_proj").view(B, T, H, D)
-            k = self.linear(h, p + ".self_attn.k_proj").view(B, T, Hkv, D)
-            v = self.linear(h, p + ".self_attn.v_proj").view(B, T, Hkv, D)
-            if c["positions"] == "rope":
-                q, k = self.rope(q, pos), self.rope(k, pos)
+            q, k, v = self.qkv(self.norm(x, p + ".input_layernorm"), p, pos)
             rep = H // Hkv
             k = k.repeat_interleave(rep, dim=2)
             v = v.repeat_interleave(rep, dim=2)
@@ -111,19 +134,8 @@ class GPT(torch.nn.Module):
             a = torch.softmax(s, -1) @ v
             a = a.transpose(1, 2).reshape(B, T, c["width"])
             x = x + self.linear(a, p + ".self_attn.o_proj")
-            h2 = self.norm(x, p + ".post_attention_layernorm")
-            if c["activation"] == "swiglu":
-                m = F.silu(self.linear(h2, p + ".mlp.gate_proj")) * self.linear(h2, p + ".mlp.up_proj")
-            else:
-                m = F.gelu(self.linear(h2, p + ".mlp.up_proj"), approximate="tanh")
-            x = x + self.linear(m, p + ".mlp.down_proj")
-        x = self.norm(x, "model.norm")
-        head = self.w("lm_head.weight")
-        if head is None:
-            head = self.w("model.embed_tokens.weight")
-        logits = x @ head.t()
-        if c["parametrization"] == "mup":
-            logits = logits * (c["baseWidth"] / c["width"])
+            x = self.mlp_residual(x, p)
+        logits = self.head(self.norm(x, "model.norm"))
         return logits
 
 
