@@ -14,7 +14,7 @@ export interface Command {
 }
 
 export const COMMANDS: Command[] = [
-  { name: 'start', summary: 'serve the speedrun model, running the speedrun first if there is none (npm start)', module: './commands/start.ts' },
+  { name: 'start', summary: 'the main job (npm start): train the default multimodal model if none has finished, then serve it with the chat page', module: './commands/start.ts' },
   { name: 'speedrun', summary: 'the whole pipeline at small scale: pretrain, multimodal, SFT, RM, RLHF, DPO, eval, report card', module: './commands/speedrun.ts' },
   { name: 'train', summary: 'pretrain a GPT (default: the small preset on the embedded corpus)', module: './commands/train.ts' },
   { name: 'sample', summary: 'stream a continuation of a prompt from a trained model', module: './commands/sample.ts' },

@@ -37,7 +37,7 @@ import { MultimodalModel, chatExample, collate, saveMultimodal, copyWeights, rea
 import { readModelConfig } from './checkpoint.ts';
 import { AdamW, learningRate } from './optimizer.ts';
 import { applyOverrides, SCHEDULE_FIELDS } from './trainer.ts';
-import { VisualDataset, visualSpec, checkTask, type VisualSample, type VisualTask } from '../data/visual/index.ts';
+import { VisualDataset, visualSpec, checkTask, followUps, type VisualSample, type VisualTask, type QA } from '../data/visual/index.ts';
 import { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { trainBpe } from '../tokenizer/train.ts';
 import { readSafetensors, writeSafetensors, type TensorToWrite } from '../io/safetensors.ts';
@@ -66,6 +66,12 @@ export const MMTrainConfigSchema = z.object({
    * tasks sample by sample. One-task batches learned much faster on the synthetic tasks.
    */
   batchMode: z.enum(['task', 'mixed']),
+  /**
+   * Questions per image in a training conversation: the sample's own question, then up to
+   * turns − 1 follow-up turns about the same image (other questions of the configured tasks that
+   * its scene answers, src/data/visual followUps). More answers per encoded image.
+   */
+  turns: z.number().int().min(1).max(16),
   /** Where the image goes in the prompt: before the question, after it, or alternating by sample. */
   imagePlacement: z.enum(['first', 'last', 'mixed']),
   init: InitSchema,
@@ -79,7 +85,7 @@ export type MMTrainConfig = Omit<z.infer<typeof MMTrainConfigSchema>, 'model' | 
 const LM_DEFAULTS = MODEL_PRESETS.tiny!;
 const TRAIN_DEFAULTS = {
   init: { from: null, alignSteps: 0 }, minLr: 0, weightDecay: 0.05, beta1: 0.9, beta2: 0.98, eps: 1e-8, gradClip: 1,
-  evalSamples: 64, logEvery: 10, seed: 1337, tokenizerVocab: 512, imagePlacement: 'first' as const, lossWeighting: 'token' as const, batchMode: 'mixed' as const,
+  evalSamples: 64, logEvery: 10, seed: 1337, tokenizerVocab: 512, turns: 1, imagePlacement: 'first' as const, lossWeighting: 'token' as const, batchMode: 'mixed' as const,
 };
 
 /**
@@ -159,13 +165,15 @@ export async function taskTokenizer(tasks: readonly VisualTask[], vocabSize: num
 
 /**
  * The training example of one sample: `<|user|>[image]question<|end|><|assistant|>answer<|end|>`,
- * or with the question before the image when `imageFirst` is false.
+ * or with the question before the image when `imageFirst` is false; each follow-up adds a user
+ * turn with its question and an assistant turn with its answer (all answers are targets).
  */
-export function sampleExample(tok: Tokenizer, s: VisualSample, imageFirst = true): Example {
+export function sampleExample(tok: Tokenizer, s: VisualSample, imageFirst = true, followUp: readonly QA[] = []): Example {
   const img = { type: 'image' as const, image: s.image }, text = { type: 'text' as const, text: s.question };
   return chatExample(tok, [
     { role: 'user', content: imageFirst ? [img, text] : [text, img] },
     { role: 'assistant', content: s.answer },
+    ...followUp.flatMap((q) => [{ role: 'user' as const, content: q.question }, { role: 'assistant' as const, content: q.answer }]),
   ]);
 }
 
@@ -281,6 +289,21 @@ function loadState(dir: string, model: MultimodalModel, opt: AdamW): { step: num
   return st;
 }
 
+/**
+ * The step a multimodal run directory's saved trainer state reached (0 when it has no finished
+ * checkpoint: no model.safetensors or state.safetensors, or a state that cannot be read).
+ */
+export function trainedSteps(dir: string): number {
+  const p = join(dir, 'state.safetensors');
+  if (!existsSync(join(dir, 'model.safetensors')) || !existsSync(p)) return 0;
+  try {
+    const st = JSON.parse(readSafetensors(p).metadata.state ?? '{}') as { step?: unknown };
+    return typeof st.step === 'number' ? st.step : 0;
+  } catch {
+    return 0;
+  }
+}
+
 /** Makes only the parameters whose names pass `train` trainable (the others get no gradient). */
 function setTrainable(model: MultimodalModel, train: (name: string) => boolean): void {
   for (const p of model.params()) p.tensor.requiresGrad = train(p.name);
@@ -354,7 +377,7 @@ export async function trainMultimodal(o: MMTrainOptions): Promise<{ model: Multi
     const batchSamples = await pending;
     if (step + 1 < total) { pending = fetch(step + 1); pending.catch(() => undefined); }
     const first = (i: number) => cfg.imagePlacement === 'first' || (cfg.imagePlacement === 'mixed' && i % 2 === 0);
-    const batch: MMBatch = collate(batchSamples.map((s, i) => sampleExample(tok, s, first(i))), special, cfg.vision, cfg.model.contextLength);
+    const batch: MMBatch = collate(batchSamples.map((s, i) => sampleExample(tok, s, first(i), followUps(s, cfg.tasks, cfg.turns - 1))), special, cfg.vision, cfg.model.contextLength);
     const lr = learningRate(step, sched);
     const loss = model.loss(batch, { dropoutSeed: step + cfg.seed, weighting: cfg.lossWeighting });
     const lossValue = loss.item();

@@ -5,11 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   VisualDataset, visualSpec, visualSample, renderSpec, VISUAL_TASKS, VISUAL_TASK_NAMES, COLORS, COLOR_NAMES, SHAPES,
-  HELDOUT_PAIRS, isHeldoutPair, ANSWER_VOCABULARY, rgbToPng, TEXT_HELDOUT, TEXT_WORDS, CHART_HELDOUT, type VisualTask, type Split,
+  HELDOUT_PAIRS, isHeldoutPair, ANSWER_VOCABULARY, rgbToPng, TEXT_HELDOUT, TEXT_WORDS, CHART_HELDOUT, followUps, type VisualTask, type Split,
 } from '../../src/data/visual/index.ts';
-import type { ShapesScene } from '../../src/data/visual/shapes.ts';
+import { shapesQuestions, type ShapesScene } from '../../src/data/visual/shapes.ts';
 import type { TextScene } from '../../src/data/visual/text.ts';
-import type { ChartScene } from '../../src/data/visual/charts.ts';
+import { chartQuestions, type ChartScene } from '../../src/data/visual/charts.ts';
 import { InputError } from '../../src/util/errors.ts';
 import sharp from 'sharp';
 
@@ -217,4 +217,44 @@ test('bad task, split or size names the problem', () => {
   assert.throws(() => new VisualDataset({ split: 'test' as Split }), /unknown visual split "test"/);
   assert.throws(() => new VisualDataset({ size: 4 }), /size must be an integer in \[8, 1024\]/);
   assert.ok(isHeldoutPair('red', 'triangle') && !isHeldoutPair('red', 'circle'));
+});
+
+test('follow-up questions: every one agrees with the scene, never repeats the sample, only allowed tasks, deterministic', () => {
+  // A hand-built scene: a red circle top-left, a blue circle bottom-right, a red square in the middle.
+  const o = (color: string, shape: string, col: number, row: number, size = 'big') => ({ color, shape, size, col, row, cx: 0, cy: 0, r: 12 });
+  const scene = { objects: [o('red', 'circle', 0, 0), o('blue', 'circle', 2, 2, 'small'), o('red', 'square', 1, 1)], focus: 0 } as unknown as ShapesScene;
+  const qs = shapesQuestions(scene);
+  const ask = (q: string) => qs.filter((x) => x.question === q).map((x) => x.answer);
+  assert.deepEqual(ask('what color is the square?'), ['red']);
+  assert.deepEqual(ask('what color is the circle?'), [], 'two circles: ambiguous, not asked');
+  assert.deepEqual(ask('what shape is the blue object?'), ['circle']);
+  assert.deepEqual(ask('what shape is the red object?'), [], 'two red objects: ambiguous');
+  assert.deepEqual(ask('how many circles are there?'), ['2']);
+  assert.deepEqual(ask('how many squares are there?'), ['1']);
+  assert.deepEqual(ask('how many triangles are there?'), [], 'counts start at 1');
+  assert.deepEqual(ask('is the square at the top, in the middle or at the bottom?'), ['middle']);
+  assert.equal(qs.filter((q) => q.task === 'relation').length, 0, 'only one uniquely coloured object');
+  const chart = { kind: 'bar', color: 'blue', labels: ['A', 'B', 'C'], values: [3, 7, 5], asked: null } as ChartScene;
+  assert.deepEqual(chartQuestions(chart).map((q) => `${q.question}=${q.answer}`),
+    ['which bar is tallest?=B', 'what is the value of A?=3', 'what is the value of B?=7', 'what is the value of C?=5']);
+  assert.equal(chartQuestions({ ...chart, values: [7, 7, 5] }).filter((q) => q.task === 'bar_tallest').length, 0, 'a tie has no tallest bar');
+
+  const tasks: VisualTask[] = ['color', 'shape', 'count'];
+  let total = 0;
+  for (const task of tasks) for (let i = 0; i < 60; i++) {
+    const spec = visualSpec(task, 'train', 5, i);
+    const f = followUps(spec, tasks, 3);
+    assert.deepEqual(followUps(spec, tasks, 3), f, 'deterministic');
+    assert.ok(f.length <= 3);
+    total += f.length;
+    const all = shapesQuestions(spec.scene as ShapesScene);
+    for (const q of f) {
+      assert.notEqual(q.question, spec.question);
+      const m = all.find((x) => x.question === q.question);
+      assert.ok(m && tasks.includes(m.task) && m.answer === q.answer, `${q.question} -> ${q.answer}`);
+    }
+  }
+  assert.ok(total > 60, `scenes of 1-3 objects give follow-ups (got ${total} for 180 samples)`);
+  assert.deepEqual(followUps(visualSpec('number', 'train', 5, 0), ['number', 'color'], 3), [], 'text has no follow-ups');
+  assert.deepEqual(followUps(visualSpec('color', 'train', 5, 0), tasks, 0), []);
 });

@@ -14,7 +14,7 @@ import { MODEL_PRESETS } from '../../src/models/config.ts';
 import { MultimodalModel, chatExample, collate, loadMultimodal } from '../../src/models/multimodal.ts';
 import { saveModel } from '../../src/train/checkpoint.ts';
 import { AdamW } from '../../src/train/optimizer.ts';
-import { resolveMMConfig, trainMultimodal, taskTokenizer, specialIds, TaskMixture, type MMMetricsRow } from '../../src/train/multimodal.ts';
+import { resolveMMConfig, trainMultimodal, trainedSteps, taskTokenizer, specialIds, sampleExample, TaskMixture, type MMMetricsRow } from '../../src/train/multimodal.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'lumen-mmtrain-'));
 const tokP = taskTokenizer(['color'], 300, root, true);
@@ -67,10 +67,13 @@ test('trainMultimodal: metrics.jsonl, checkpoint directory, and an interrupted r
   await trainMultimodal({ config: cfg(), outDir: a, root, quiet: true });
   await trainMultimodal({ config: cfg(), outDir: b, root, quiet: true, stopAfter: 5 });
   assert.equal(metrics(b).at(-1)!.step, 4);
+  assert.equal(trainedSteps(b), 4, 'the interrupted run saved step 4'); // `lumen start` resumes it
+  assert.equal(trainedSteps(join(root, 'missing')), 0);
   await trainMultimodal({ config: cfg(), outDir: b, root, quiet: true, resume: true });
   const ma = metrics(a), mb = metrics(b);
   assert.deepEqual(mb.map((r) => [r.step, r.loss, r.val_loss]), ma.map((r) => [r.step, r.loss, r.val_loss]));
   assert.equal(ma.length, 4);
+  assert.equal(trainedSteps(a), 8);
   assert.ok(ma[3]!.val_loss !== undefined && Number.isFinite(ma[3]!.loss));
   for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'state.safetensors']) assert.ok(existsSync(join(a, f)), f);
   const conf = JSON.parse(readFileSync(join(a, 'config.json'), 'utf8'));
@@ -112,4 +115,18 @@ test('task mixture: a task listed twice gets two distinct samples per round, in 
   const steps = await Promise.all([0, 1, 2, 3, 4].map((st) => mix.taskBatch(st, 2)));
   assert.deepEqual(steps.map((x) => x.map((s) => `${s.task}#${s.index}`).join(' ')),
     ['color#0 color#1', 'count#0 count#1', 'count#2 count#3', 'color#2 color#3', 'count#4 count#5']);
+});
+
+test('follow-up turns: every answer of a multi-turn sample is a target, questions are not', async () => {
+  const { tokenizer: tok } = await tokP;
+  const [s] = await new TaskMixture(['color'], 'train', 3, 16).batch(0, 1);
+  const follow = [{ question: 'what shape is the red object?', answer: 'circle' }, { question: 'how many circles are there?', answer: '2' }];
+  const ex = sampleExample(tok, s!, true, follow);
+  const learned = ex.ids.filter((_, i) => ex.learn[i]);
+  const text = tok.decode(learned);
+  for (const a of [s!.answer, 'circle', '2']) assert.ok(text.includes(a), `${a} is a target in ${JSON.stringify(text)}`);
+  assert.ok(!text.includes('how many'), 'questions are not targets');
+  assert.equal(ex.images.length, 1);
+  const one = sampleExample(tok, s!, true);
+  assert.ok(ex.ids.length > one.ids.length + 10 && one.ids.every((t, i) => ex.ids[i] === t), 'the first turn is the single-question example');
 });

@@ -1,18 +1,36 @@
 /**
- * `lumen start` (npm start): serve the model the speedrun produced, running the speedrun first
- * when there is none. Options after `--` go to `lumen serve` (e.g. --port, --api-key).
+ * `lumen start` (npm start), the main job: train the default multimodal model (`mm-small`, into
+ * runs/mm-small) if it has not finished — resuming a run that was interrupted — then serve it and
+ * print the URL of the chat page. Options go to `lumen serve` (e.g. --port, --api-key);
+ * `--model DIR` serves DIR instead and trains nothing.
  */
-import { speedrunDone, speedrunModel, runSpeedrun } from './speedrun.ts';
+import { join } from 'node:path';
+import { trainMultimodalMain, resolveMMConfig, trainedSteps } from '../../train/multimodal.ts';
+
+export const START_MODEL_DIR = join('runs', 'mm-small');
+
+/** Whether DIR holds a finished mm-small run (its saved trainer state reached the preset's last step). */
+export function multimodalDone(dir = START_MODEL_DIR): boolean {
+  const cfg = resolveMMConfig('mm-small');
+  return trainedSteps(dir) >= cfg.init.alignSteps + cfg.steps;
+}
 
 export async function run(argv: string[]): Promise<number> {
   if (argv.includes('--help')) {
-    console.log('Usage: lumen start [serve options]\n\nServes runs/speedrun/rlhf, running `lumen speedrun` first if it has not finished.\nServe options: see `lumen serve --help`.');
+    console.log(`Usage: lumen start [serve options]
+
+The main job: trains the default multimodal model (mm-small, into ${START_MODEL_DIR}; resumes an
+interrupted run) unless it has finished, then serves it with the chat page at / and the OpenAI API
+at /v1. Serve options (--port, --host, --api-key, ...): see \`lumen serve --help\`. With --model DIR
+it serves DIR and trains nothing.`);
     return 0;
   }
-  if (!speedrunDone()) {
-    console.error('lumen start: no speedrun model yet — running the speedrun first (resumable: rerun to continue)');
-    await runSpeedrun('runs/speedrun', 1, true);
-  }
   const serve = (await import('./serve.ts')) as { run(a: string[]): Promise<number> };
-  return serve.run(['--model', speedrunModel(), ...argv]);
+  if (argv.includes('--model')) return serve.run(argv);
+  if (!multimodalDone()) {
+    console.error(`lumen start: no finished multimodal model in ${START_MODEL_DIR} — training mm-small first (interrupt and rerun to resume)`);
+    const rc = await trainMultimodalMain({ config: 'mm-small', out: START_MODEL_DIR, resume: true });
+    if (rc !== 0) return rc;
+  }
+  return serve.run(['--model', START_MODEL_DIR, ...argv]);
 }

@@ -77,3 +77,19 @@ export function chartSample(task: ChartTask, rng: Rng, split: Split): SceneSpec<
   const question = kind === 'bar' ? `what is the value of ${labels[i]}?` : `what is the value at ${labels[i]}?`;
   return { svg, question, answer: String(values[i]), scene: { kind, color, labels, values, asked: labels[i]! } };
 }
+
+/**
+ * Every question of the chart tasks that a chart answers: which bar (point) is tallest (highest)
+ * when one value is the unique maximum, and the value of each category. For follow-up turns.
+ */
+export function chartQuestions(scene: ChartScene): { task: ChartTask; question: string; answer: string }[] {
+  const out: { task: ChartTask; question: string; answer: string }[] = [];
+  const bar = scene.kind === 'bar', max = Math.max(...scene.values);
+  if (scene.values.filter((v) => v === max).length === 1) {
+    out.push({ task: bar ? 'bar_tallest' : 'line_highest', question: bar ? 'which bar is tallest?' : 'which point is highest?', answer: scene.labels[scene.values.indexOf(max)]! });
+  }
+  scene.labels.forEach((l, i) => out.push({
+    task: bar ? 'bar_value' : 'line_value', question: bar ? `what is the value of ${l}?` : `what is the value at ${l}?`, answer: String(scene.values[i]),
+  }));
+  return out;
+}

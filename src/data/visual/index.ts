@@ -21,9 +21,9 @@ import { InputError } from '../../util/errors.ts';
 import { writeFileAtomic } from '../../util/fs.ts';
 import { rgbToChw, DEFAULT_MEAN, DEFAULT_STD } from '../../io/image.ts';
 import { sampleRng, SPLITS, COLOR_NAMES, SHAPES, SIZES, type Family, type Split, type SceneSpec } from './scene.ts';
-import { shapesSample, type ShapeTask, type ShapesOptions } from './shapes.ts';
+import { shapesSample, shapesQuestions, type ShapeTask, type ShapesOptions, type ShapesScene } from './shapes.ts';
 import { textSample, TEXT_WORDS, type TextTask } from './text.ts';
-import { chartSample, type ChartTask } from './charts.ts';
+import { chartSample, chartQuestions, type ChartTask, type ChartScene } from './charts.ts';
 import { captionSample } from './captions.ts';
 import { renderSvg, mapLimit } from './render.ts';
 
@@ -231,4 +231,24 @@ export class VisualDataset {
     writeFileAtomic(meta, JSON.stringify(specs.map(({ svg: _svg, ...rest }) => rest)));
     return samples;
   }
+}
+
+/** A question and its answer. */
+export interface QA { question: string; answer: string }
+
+/**
+ * Up to `k` follow-up questions about a sample's image, for multi-turn training conversations
+ * (several answers per encoded image): other questions of the tasks in `tasks` that its scene
+ * answers (shapes: shapesQuestions; charts: chartQuestions; text and captions have none), never the
+ * sample's own question, drawn without repeats by a generator of (seed, task, split, index) — a
+ * pure function of the sample, separate from the stream that built it.
+ */
+export function followUps(s: Pick<VisualSample, 'task' | 'family' | 'split' | 'seed' | 'index' | 'scene' | 'question'>, tasks: readonly VisualTask[], k: number, opts: ShapesOptions = {}): QA[] {
+  if (k <= 0) return [];
+  const allowed = new Set<string>(tasks);
+  const all = s.family === 'shapes' ? shapesQuestions(s.scene as ShapesScene, opts) : s.family === 'charts' ? chartQuestions(s.scene as ChartScene) : [];
+  const pool = all.filter((q) => allowed.has(q.task) && q.question !== s.question);
+  const rng = sampleRng(s.seed, 1000 + VISUAL_TASKS[s.task].code, s.split, s.index);
+  rng.shuffle(pool);
+  return pool.slice(0, k).map(({ question, answer }) => ({ question, answer }));
 }

@@ -163,3 +163,38 @@ export function shapesSample(task: ShapeTask, rng: Rng, split: Split, opts: Shap
       return task satisfies never;
   }
 }
+
+/** One question about a scene, with the task it belongs to. */
+export interface SceneQuestion { task: ShapeTask; question: string; answer: string }
+
+/**
+ * Every question of the shapes tasks that a scene answers unambiguously, in a fixed order:
+ * colour, size and position of each object whose shape is unique in the scene; the shape of each
+ * object whose colour is unique; the count of each shape present (up to maxCount); left/right and
+ * above/below for each ordered pair of uniquely coloured objects in different columns or rows.
+ * Used for follow-up turns (several questions about one image in one training conversation).
+ */
+export function shapesQuestions(scene: ShapesScene, opts: ShapesOptions = {}): SceneQuestion[] {
+  const maxCount = opts.maxCount ?? 5, objs = scene.objects, out: SceneQuestion[] = [];
+  const uniqueShape = (o: SceneObject) => objs.filter((p) => p.shape === o.shape).length === 1;
+  const uniqueColor = (o: SceneObject) => objs.filter((p) => p.color === o.color).length === 1;
+  for (const o of objs) {
+    if (uniqueShape(o)) {
+      out.push({ task: 'color', question: `what color is the ${o.shape}?`, answer: o.color });
+      out.push({ task: 'size', question: `is the ${o.shape} big or small?`, answer: o.size });
+      out.push({ task: 'position', question: `is the ${o.shape} on the left, in the middle or on the right?`, answer: COLS[o.col]! });
+      out.push({ task: 'position', question: `is the ${o.shape} at the top, in the middle or at the bottom?`, answer: ROWS[o.row]! });
+    }
+    if (uniqueColor(o)) out.push({ task: 'shape', question: `what shape is the ${o.color} object?`, answer: o.shape });
+  }
+  for (const shape of SHAPES) {
+    const k = objs.filter((o) => o.shape === shape).length;
+    if (k >= 1 && k <= maxCount) out.push({ task: 'count', question: `how many ${shape}s are there?`, answer: String(k) });
+  }
+  for (const x of objs) for (const y of objs) {
+    if (x === y || !uniqueColor(x) || !uniqueColor(y)) continue;
+    if (x.col !== y.col) out.push({ task: 'relation', question: `is the ${x.color} shape left of the ${y.color} one?`, answer: x.col < y.col ? 'yes' : 'no' });
+    if (x.row !== y.row) out.push({ task: 'relation', question: `is the ${x.color} shape above the ${y.color} one?`, answer: x.row < y.row ? 'yes' : 'no' });
+  }
+  return out;
+}
