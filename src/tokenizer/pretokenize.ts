@@ -58,8 +58,14 @@ export const O200K_PATTERN = [
   `[${WS}]+`,
 ].join('|');
 
+/**
+ * cl100k with every digit its own word (no multi-digit tokens), so a number is read and written
+ * digit by digit: the task tokenizer of the multimodal model uses it for 4-digit answers.
+ */
+export const CL100K_DIGITS_PATTERN = CL100K_PATTERN.replace('\\p{N}{1,3}', '\\p{N}');
+
 /** Names accepted wherever a pattern can be chosen by name. */
-export const NAMED_PATTERNS: Record<string, string> = { cl100k: CL100K_PATTERN, o200k: O200K_PATTERN };
+export const NAMED_PATTERNS: Record<string, string> = { cl100k: CL100K_PATTERN, o200k: O200K_PATTERN, 'cl100k-digits': CL100K_DIGITS_PATTERN };
 
 /** Resolves a pattern name ('cl100k', 'o200k') or returns the regex source unchanged. */
 export function resolvePattern(nameOrSource: string): string {

@@ -130,3 +130,13 @@ test('follow-up turns: every answer of a multi-turn sample is a target, question
   const one = sampleExample(tok, s!, true);
   assert.ok(ex.ids.length > one.ids.length + 10 && one.ids.every((t, i) => ex.ids[i] === t), 'the first turn is the single-question example');
 });
+
+test('the task tokenizer writes numbers digit by digit, also after a save and reload', async () => {
+  const { tokenizer: tok, json } = await taskTokenizer(['number', 'color'], 320, root, true);
+  for (const n of ['4186', '1000', '9999']) assert.equal(tok.encode(n).length, 4, n);
+  assert.equal(tok.decode(tok.encode('what number is written?\n4186\n')), 'what number is written?\n4186\n');
+  const { Tokenizer } = await import('../../src/tokenizer/tokenizer.ts');
+  const again = Tokenizer.load(join(json, '..'));
+  assert.deepEqual(again.encode('7067 red'), tok.encode('7067 red'));
+  assert.equal(again.encode('7067').length, 4);
+});
