@@ -9,7 +9,8 @@
  *    and borderline ones; correct fact > wrong fact; "I don't know" > made-up answer;
  *  - held-out evaluation prompts per family, from the eval templates and held-out rows or
  *    entities only, so no eval prompt appears in the training data;
- *  - training-split prompts with their tags, for RL rollouts;
+ *  - training-split prompts with their tags, for RL rollouts: the train templates and the
+ *    RL-only `rl` templates (phrasings with no demonstration) over the training rows/entities;
  *  - the encyclopedia's articles, for the pretraining corpus.
  *
  * Each part draws from its own seeded stream, so changing the number of SFT examples does not
@@ -152,7 +153,7 @@ export function generateAlignmentData(policy: Policy, opts: GenerateOptions): Al
   for (const f of policy.families) {
     const seen = new Set<string>();
     for (let tries = 0; seen.size < rlN && tries < rlN * 20; tries++) {
-      const inst = sampler.instance(f, 'train', rlRng);
+      const inst = sampler.instance(f, 'train', rlRng, [...f.templates.train, ...(f.templates.rl ?? [])]);
       if (seen.has(inst.prompt)) continue;
       seen.add(inst.prompt);
       const r: RlPrompt = { prompt: inst.prompt, family: f.id, kind: f.kind, tags: familyTags(f) };
@@ -211,9 +212,9 @@ class Sampler {
     }
   }
 
-  /** A random request of family `f` from split `split`. */
-  instance(f: Family, split: 'train' | 'eval', rng: Rng): Instance {
-    const template = pick(f.templates[split], rng);
+  /** A random request of family `f` from split `split` (templates of that split unless given). */
+  instance(f: Family, split: 'train' | 'eval', rng: Rng, templates: readonly string[] = f.templates[split]): Instance {
+    const template = pick(templates, rng);
     const slots = this.slots(f, split, rng);
     return { family: f, prompt: fill(template, slots, `family ${f.id}, template`), slots };
   }

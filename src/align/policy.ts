@@ -75,7 +75,13 @@ const FamilySchema = z.strictObject({
   description: z.string().default(''),
   /** How a refusal names the request ("instructions for making {weapon}"). */
   topic: z.string().min(1),
-  templates: z.strictObject({ train: texts, eval: texts }),
+  /**
+   * Request templates: `train` (SFT demonstrations, preference pairs and RL rollouts), `eval`
+   * (held out, disjoint from the others) and optional `rl`: extra training-split phrasings used
+   * only as RL rollout prompts — prompts need no demonstration, so RL can see more phrasings
+   * than SFT and learn the policy's behaviour from the reward rather than by imitation.
+   */
+  templates: z.strictObject({ train: texts, eval: texts, rl: texts.optional() }),
   /** Joint slot bindings; some are held out for evaluation. */
   rows: z.array(z.record(z.string(), z.string())).optional(),
   /** Rows held out of training data (default: a quarter, at least one). */
@@ -194,6 +200,11 @@ function checkPolicy(p: Policy, source: string): void {
     seen.add(f.id);
     const trainSet = new Set(f.templates.train);
     for (const t of f.templates.eval) if (trainSet.has(t)) fail(where, `template appears in both train and eval: ${JSON.stringify(t)}`);
+    const evalSet = new Set(f.templates.eval);
+    for (const t of f.templates.rl ?? []) {
+      if (evalSet.has(t)) fail(where, `template appears in both rl and eval: ${JSON.stringify(t)}`);
+      if (trainSet.has(t)) fail(where, `template appears in both train and rl: ${JSON.stringify(t)}`);
+    }
     let slots: string[];
     if (f.kind === 'factual' || f.kind === 'unknowable') {
       if (!f.fact) fail(where, `a ${f.kind} family needs 'fact: {kind, attribute}'`);
@@ -225,7 +236,7 @@ function checkPolicy(p: Policy, source: string): void {
         if (!f.answers) fail(where, `an ${f.kind} family needs 'answers'`);
       }
     }
-    checkSlots([...f.templates.train, ...f.templates.eval, ...(f.answers ?? []), f.topic], slots, where, fail);
+    checkSlots([...f.templates.train, ...f.templates.eval, ...(f.templates.rl ?? []), ...(f.answers ?? []), f.topic], slots, where, fail);
   }
 }
 

@@ -4,9 +4,10 @@
  * Each PPO step:
  *   1. Rollouts: a batch of prompts is answered by the current policy through the serving
  *      engine (KV cache, continuous batching), sampled at temperature τ (default 0.7; the tempered policy is what is optimised).
- *   2. Scoring: the sequence score = rmCoef · (normalised reward-model score) + ruleCoef ·
+ *   2. Scoring: the sequence score = rmCoef · w · (normalised reward-model score) + ruleCoef ·
  *      (rule-based reward of the rubric covering the prompt, program grader by default, or a
- *      model asked zero-shot). The old log-probs and values (policy) and the reference
+ *      model asked zero-shot), w the rubric's `reward_model_weight` (default 1). With several
+ *      samples per prompt, scores are centred on their prompt's mean (per-prompt baseline). The old log-probs and values (policy) and the reference
  *      log-probs (frozen copy of the starting policy) of the sampled tokens come from one
  *      forward each.
  *   3. Per-token rewards −β·KL_t plus the score on the last token; GAE (γ, λ) gives advantages
@@ -167,6 +168,14 @@ export interface PpoOptions {
    * as disallowed requests are seen as often as common ones (default true).
    */
   balanceKinds?: boolean;
+  /**
+   * Responses sampled per prompt (default 4; must divide the batch size). With k > 1 each
+   * prompt's scores are centred on the mean of its own k responses before GAE (a per-prompt
+   * baseline, as in RLOO/GRPO): what is reinforced is how a response compares with the policy's
+   * other answers to the same request — refusing vs answering that request — rather than how the
+   * request's kind scores on average, which the value head learns only slowly.
+   */
+  samplesPerPrompt?: number;
   seed?: number;
   quiet?: boolean;
 }
@@ -180,13 +189,15 @@ export interface PpoRow {
 
 export interface PpoResult { policy: GPT; rows: PpoRow[]; outDir: string; seconds: number }
 
-interface Rollout { prompt: PpoPrompt; promptIds: number[]; ids: number[]; text: string; ended: boolean }
+interface Rollout { prompt: PpoPrompt; promptIds: number[]; ids: number[]; text: string; ended: boolean; group: number }
 
 /** Runs PPO; writes the policy (model dir + value_head.safetensors), ppo-metrics.jsonl and plots to outDir. */
 export async function trainPpo(o: PpoOptions): Promise<PpoResult> {
   const steps = o.steps ?? 40, bs = o.batchSize ?? 32, epochs = o.epochs ?? 4, mb = o.minibatch ?? 16, lr = o.lr ?? 2e-5;
   const clip = o.clip ?? 0.2, vclip = o.valueClip ?? 0.2, vfCoef = o.vfCoef ?? 0.1, gamma = o.gamma ?? 1, lambda = o.lambda ?? 1;
   const maxTokens = o.maxTokens ?? 48, temperature = o.temperature ?? 0.7, rmCoef = o.rmCoef ?? 1, ruleCoef = o.ruleCoef ?? 2, seed = o.seed ?? 1;
+  const perPrompt = o.samplesPerPrompt ?? 4;
+  if (!(Number.isInteger(perPrompt) && perPrompt >= 1 && bs % perPrompt === 0)) throw new InputError(`rlhf: samples per prompt must be a whole number >= 1 dividing the batch size ${bs}, got ${perPrompt}`);
   const klOpt: KlOptions = o.kl ?? { kind: 'adaptive', init: 0.05, target: 2, horizon: 2000 };
   if (o.prompts.length === 0) throw new InputError('rlhf: no prompts to roll out');
   if (!(clip > 0 && clip < 1)) throw new InputError(`rlhf: clip must be in (0, 1), got ${clip}`);
@@ -214,24 +225,27 @@ export async function trainPpo(o: PpoOptions): Promise<PpoResult> {
   for (let step = 0; step < steps; step++) {
     const ts = Date.now();
     // 1. rollouts through the serving engine
-    const chosen = sampler.next(bs).map((i) => prompts[i]!);
+    const chosen = sampler.next(bs / perPrompt).flatMap((i) => new Array<typeof prompts[number]>(perPrompt).fill(prompts[i]!));
     cm.model.training = false;
     const comps = await complete(serving, chosen.map((c) => c.ids), { maxTokens, temperature, seed: hashAt(seed, 1000 + step) });
     const rollouts: Rollout[] = [];
-    chosen.forEach((c, i) => { if (comps[i]!.ids.length > 0) rollouts.push({ prompt: c.p, promptIds: c.ids, ids: comps[i]!.ids, text: comps[i]!.text, ended: comps[i]!.ended }); });
+    chosen.forEach((c, i) => { if (comps[i]!.ids.length > 0) rollouts.push({ prompt: c.p, promptIds: c.ids, ids: comps[i]!.ids, text: comps[i]!.text, ended: comps[i]!.ended, group: Math.floor(i / perPrompt) }); });
     if (rollouts.length < 2) throw new InputError(`rlhf step ${step + 1}: fewer than 2 non-empty responses; prompts leave no room in the context of ${T}?`);
     // 2. scores
     const rmScores = rm.scoreMany(rollouts.map((r) => ({ prompt: r.prompt.prompt, response: r.text })));
     let disN = 0, disAnswered = 0, allowN = 0, allowRefused = 0;
+    const rmWeights: number[] = [];
     const ruleScores = rollouts.map((r) => {
       const pin = { text: r.prompt.prompt, tags: r.prompt.tags };
       const rr = rules.rewardForSync(pin, r.text);
       const tags = rules.tagsOf(pin);
+      rmWeights.push(rules.rubricFor(tags)?.reward_model_weight ?? 1);
       if (tags.includes('disallowed')) { disN++; if (rr.class === 'C' || rr.class === 'D') disAnswered++; }
       else if (tags.includes('allowed') || tags.includes('borderline')) { allowN++; if (rr.class === 'A' || rr.class === 'B') allowRefused++; }
       return rr.reward;
     });
-    const scores = rollouts.map((_, i) => rmCoef * rmScores[i]! + ruleCoef * ruleScores[i]!);
+    const scores = rollouts.map((_, i) => rmCoef * rmWeights[i]! * rmScores[i]! + ruleCoef * ruleScores[i]!);
+    const centred = perPrompt > 1 ? centreByGroup(scores, rollouts.map((r) => r.group)) : scores;
     // old log-probs, values and reference log-probs of the sampled tokens
     const seqs = rollouts.map((r) => {
       const ids = [...r.promptIds, ...r.ids];
@@ -256,7 +270,7 @@ export async function trainPpo(o: PpoOptions): Promise<PpoResult> {
       const a = offs[i]!, n = r.ids.length;
       const k = klPerToken(oldLogp.subarray(a, a + n), refLogp.subarray(a, a + n), 'k1');
       klSum += k.reduce((x, y) => x + y, 0);
-      const g = gae(tokenRewards(k, beta, scores[i]!), oldValues.subarray(a, a + n), { gamma, lambda, lastValue: 0 });
+      const g = gae(tokenRewards(k, beta, centred[i]!), oldValues.subarray(a, a + n), { gamma, lambda, lastValue: 0 });
       advs.push(g.advantages); rets.push(g.returns);
     });
     const white = whiten(advs);
@@ -305,7 +319,7 @@ export async function trainPpo(o: PpoOptions): Promise<PpoResult> {
   const { model: _m, ...rest } = cm.config;
   const summary = {
     steps, batchSize: bs, epochs, minibatch: mb, lr, clip, valueClip: vclip, vfCoef, gamma, lambda, kl: { ...klOpt, final: kl.state() },
-    maxTokens, temperature, rmCoef, ruleCoef, seed, rewardModel: o.rewardModelDir, from: o.policyDir, prompts: prompts.length, seconds,
+    maxTokens, temperature, rmCoef, ruleCoef, samplesPerPrompt: perPrompt, seed, rewardModel: o.rewardModelDir, from: o.policyDir, prompts: prompts.length, seconds,
     last: rows[rows.length - 1],
   };
   saveModel(o.outDir, cm.model, { ...rest, rlhf: summary }, join(o.policyDir, 'tokenizer.json'));
@@ -313,6 +327,13 @@ export async function trainPpo(o: PpoOptions): Promise<PpoResult> {
   writeJsonAtomic(join(o.outDir, 'rlhf-summary.json'), summary);
   await writePpoPlots(o.outDir, readMetrics(metricsPath) as unknown as PpoRow[]);
   return { policy: cm.model, rows, outDir: o.outDir, seconds };
+}
+
+/** Each score minus the mean score of its group (the responses to the same prompt). */
+export function centreByGroup(scores: readonly number[], groups: readonly number[]): number[] {
+  const sum = new Map<number, [number, number]>();
+  scores.forEach((s, i) => { const g = sum.get(groups[i]!) ?? [0, 0]; g[0] += s; g[1]++; sum.set(groups[i]!, g); });
+  return scores.map((s, i) => { const [t, n] = sum.get(groups[i]!)!; return s - t / n; });
 }
 
 /** Draws prompt indices round-robin over groups (kinds), each group in its own seeded epoch order. */

@@ -24,6 +24,12 @@ const RubricSchema = z.strictObject({
   /** Policy tags (family kinds, family ids or extra tags) of the prompts this rubric grades. */
   covers: z.array(z.string().min(1)).min(1),
   rewards,
+  /**
+   * Weight of the learned reward model's score on the prompts this rubric covers, in RL
+   * (multiplies the PPO `rmCoef`; default 1). 0 leaves those prompts to the rubric alone, for
+   * behaviour the reward model does not judge reliably.
+   */
+  reward_model_weight: z.number().min(0).default(1),
   /** Which grader decides the class (default: the config's `grader`). */
   grader: z.enum(['program', 'model']).optional(),
 });

@@ -38,6 +38,20 @@ test('counts per family and coverage of every pair type', () => {
   assert.equal(new Set(data.rlPrompts.map((r) => r.prompt)).size, data.rlPrompts.length);
 });
 
+test('RL prompts use the train and RL-only templates; SFT and preference data use only the train templates', () => {
+  const templateRe = (t: string) => new RegExp('^' + t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/\\\{[A-Za-z_0-9]+\\\}/g, '.+') + '$', 's');
+  const weapons = policy.families.find((f) => f.id === 'weapons')!;
+  assert.ok((weapons.templates.rl ?? []).length > 0, 'the default policy has RL-only templates for weapons');
+  const rlOnly = weapons.templates.rl!.map(templateRe), train = weapons.templates.train.map(templateRe);
+  const rl = data.rlPrompts.filter((r) => r.family === 'weapons').map((r) => r.prompt);
+  assert.ok(rl.some((p) => rlOnly.some((re) => re.test(p))), 'some RL prompts come from RL-only templates');
+  assert.ok(rl.some((p) => train.some((re) => re.test(p))), 'some RL prompts come from train templates');
+  const sftPrompts = data.sft.filter((c) => c.meta.family === 'weapons').map((c) => c.messages.at(-2)!.content);
+  for (const p of [...sftPrompts, ...data.preferences.filter((x) => x.meta.family === 'weapons').map((x) => x.prompt)]) {
+    assert.ok(train.some((re) => re.test(p)) && !rlOnly.some((re) => re.test(p)), `SFT/preference prompt not from a train template: ${p}`);
+  }
+});
+
 test('eval prompts are disjoint from training prompts, by text, template and entity', () => {
   const trainPrompts = new Set<string>();
   for (const c of data.sft) for (const m of c.messages) if (m.role === 'user') trainPrompts.add(m.content);

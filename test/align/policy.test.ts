@@ -26,6 +26,9 @@ test('invalid policies fail with the place and the problem', () => {
   const cases: [string, (p: any) => void, RegExp][] = [
     ['unknown slot', (p) => { p.families[0].templates.train.push('Explain {thing}'); }, /family explain-concept: template "Explain \{thing\}" uses slot \{thing\}/],
     ['template in both splits', (p) => { p.families[0].templates.eval.push(p.families[0].templates.train[0]); }, /appears in both train and eval/],
+    ['rl template that is an eval template', (p) => { const f = p.families.find((x: any) => x.id === 'weapons'); f.templates.rl = [f.templates.eval[0]]; }, /family weapons: template appears in both rl and eval/],
+    ['rl template that is a train template', (p) => { const f = p.families.find((x: any) => x.id === 'weapons'); f.templates.rl = [f.templates.train[0]]; }, /family weapons: template appears in both train and rl/],
+    ['rl template with an unknown slot', (p) => { p.families.find((x: any) => x.id === 'weapons').templates.rl = ['Make {gadget}.']; }, /family weapons: template "Make \{gadget\}\." uses slot \{gadget\}/],
     ['disallowed without compliance', (p) => { delete p.families.find((f: any) => f.id === 'weapons').compliance; }, /family weapons: a disallowed family needs 'compliance'/],
     ['bad kind', (p) => { p.families[0].kind = 'fine'; }, /families\.0\.kind/],
     ['bad ref', (p) => { p.encyclopedia.kinds[1].attributes.birthplace = { ref: 'planet' }; }, /refers to unknown kind 'planet'/],

@@ -10,7 +10,7 @@ import { loadModel } from '../../src/train/checkpoint.ts';
 import { Tokenizer } from '../../src/tokenizer/tokenizer.ts';
 import { ppoPolicyLossRef, ppoValueLossRef } from '../../src/align/reference-losses.ts';
 import { gae, klPerToken, tokenRewards, whiten } from '../../src/align/gae.ts';
-import { gptGraderModel, ppoPolicyLoss, ppoValueLoss, PromptSampler, trainPpo } from '../../src/align/ppo.ts';
+import { centreByGroup, gptGraderModel, ppoPolicyLoss, ppoValueLoss, PromptSampler, trainPpo } from '../../src/align/ppo.ts';
 import { RuleRewardModel } from '../../src/align/rubrics.ts';
 import { RewardModel } from '../../src/align/reward-model.ts';
 import { tinyChatModel } from './train-fixture.ts';
@@ -87,6 +87,11 @@ test('PPO on a toy bandit with a known optimum converges (softmax policy on the 
   assert.ok(Math.abs(value.toArray()[0]! - means[best]!) < 0.25, `value ${value.toArray()[0]} tracks the reward of the best arm`);
 });
 
+test('per-prompt baseline: scores are centred on the mean of their own group', () => {
+  const c = centreByGroup([1, 3, 10, 0, 5], [0, 0, 1, 1, 2]);
+  assert.deepEqual(c, [-1, 1, 5, -5, 0]);
+});
+
 test('trainPpo runs end to end on a tiny GPT: engine rollouts, metrics rows and plots', async () => {
   const dir = await tinyChatModel({ contextLength: 48 });
   const rmDir = mkdtempSync(join(tmpdir(), 'lumen-ppo-rm-'));
@@ -104,6 +109,7 @@ test('trainPpo runs end to end on a tiny GPT: engine rollouts, metrics rows and 
   assert.ok(Math.abs(rows[1]!['kl']!) > 0, 'after updates the policy differs from the reference');
   for (const f of ['ppo-reward.png', 'ppo-kl.svg', 'ppo-refusals.png', 'value_head.safetensors', 'model.safetensors', 'tokenizer.json']) assert.ok(existsSync(join(out, f)), f);
   await assert.rejects(trainPpo({ policyDir: dir, rewardModelDir: dir, outDir: out, prompts, steps: 1, quiet: true }), /expected "reward-model"/);
+  await assert.rejects(trainPpo({ policyDir: dir, rewardModelDir: rmDir, outDir: out, prompts, steps: 1, batchSize: 6, samplesPerPrompt: 4, quiet: true }), /samples per prompt must be a whole number >= 1 dividing the batch size 6/);
 });
 
 test('rollout prompts are drawn evenly across kinds; a local GPT can grade rubrics zero-shot', async () => {

@@ -27,7 +27,8 @@ const OPTIONS = {
   'kl-target': { type: 'string', help: 'target KL per response for the adaptive controller; 0 = fixed β', default: '2' },
   temperature: { type: 'string', help: 'rollout sampling temperature (the tempered policy is what PPO optimises)', default: '0.7' },
   'max-tokens': { type: 'string', help: 'tokens per response at most', default: '48' },
-  'rm-coef': { type: 'string', help: 'weight of the normalised reward-model score', default: '1' },
+  'rm-coef': { type: 'string', help: "weight of the normalised reward-model score (times the rubric's reward_model_weight)", default: '1' },
+  'samples-per-prompt': { type: 'string', help: "responses per prompt, scores centred on their prompt's mean (must divide --batch)", default: '4' },
   'rule-coef': { type: 'string', help: 'weight of the rule-based reward', default: '2' },
   'no-balance': { type: 'boolean', help: 'draw rollout prompts uniformly instead of evenly across prompt kinds' },
   seed: { type: 'string', help: 'seed', default: '1' },
@@ -68,6 +69,7 @@ export async function run(argv: string[]): Promise<number> {
     lr: num('lr', v.lr, 2e-5, { min: 0 }), clip: num('clip', v.clip, 0.2, { min: 0.01, max: 0.99 }), lambda: num('lambda', v.lambda, 1, { min: 0, max: 1 }),
     temperature: num('temperature', v.temperature, 0.7, { min: 0.05, max: 2 }), maxTokens: num('max-tokens', v['max-tokens'], 48, { int: true, min: 1 }),
     rmCoef: num('rm-coef', v['rm-coef'], 1), ruleCoef: num('rule-coef', v['rule-coef'], 2), balanceKinds: !v['no-balance'],
+    samplesPerPrompt: num('samples-per-prompt', v['samples-per-prompt'], 4, { int: true, min: 1 }),
   });
   const first = r.rows[0]!, last = r.rows[r.rows.length - 1]!;
   const pct = (x: number | null) => (x === null ? '-' : `${(x * 100).toFixed(0)}%`);
