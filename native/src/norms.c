@@ -55,6 +55,48 @@ void lm_rmsnorm(const float *x, const float *w, float *out, float *rstd, int64_t
   norm_fwd(&c);
 }
 
+/* Backward pass 1 over one row (see norm_bwd_task); w, pw, pb may be NULL. Sums in a fixed order. */
+static void ln_bwd_pass1(const float *x, const float *dy, const float *w, float mean, float rs, int64_t C,
+                         float *g, float *xh, float *sg_out, float *sgx_out, float *pw, float *pb) {
+  int64_t i = 0;
+  float sg = 0.0f, sgx = 0.0f;
+#if defined(LUMEN_AVX2)
+  __m256 ag = _mm256_setzero_ps(), agx = _mm256_setzero_ps(), mv = _mm256_set1_ps(mean), rv = _mm256_set1_ps(rs);
+  for (; i + 8 <= C; i += 8) {
+    __m256 d = _mm256_loadu_ps(dy + i);
+    __m256 h = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), mv), rv);
+    __m256 gv = w ? _mm256_mul_ps(d, _mm256_loadu_ps(w + i)) : d;
+    _mm256_storeu_ps(xh + i, h);
+    _mm256_storeu_ps(g + i, gv);
+    ag = _mm256_add_ps(ag, gv);
+    agx = _mm256_fmadd_ps(gv, h, agx);
+    if (pw) _mm256_storeu_ps(pw + i, _mm256_fmadd_ps(d, h, _mm256_loadu_ps(pw + i)));
+    if (pb) _mm256_storeu_ps(pb + i, _mm256_add_ps(_mm256_loadu_ps(pb + i), d));
+  }
+  sg = lm_hsum(ag); sgx = lm_hsum(agx);
+#endif
+  for (; i < C; i++) {
+    float h = (x[i] - mean) * rs, gv = w ? dy[i] * w[i] : dy[i];
+    xh[i] = h; g[i] = gv; sg += gv; sgx += gv * h;
+    if (pw) pw[i] += dy[i] * h;
+    if (pb) pb[i] += dy[i];
+  }
+  *sg_out = sg; *sgx_out = sgx;
+}
+
+/* Backward pass 2: dx = rs (g - sg - xh sgx). */
+static void ln_bwd_pass2(const float *g, const float *xh, float rs, float sg, float sgx, int64_t C, float *dx) {
+  int64_t i = 0;
+#if defined(LUMEN_AVX2)
+  __m256 rv = _mm256_set1_ps(rs), sv = _mm256_set1_ps(sg), xv = _mm256_set1_ps(sgx);
+  for (; i + 8 <= C; i += 8) {
+    __m256 t = _mm256_fnmadd_ps(_mm256_loadu_ps(xh + i), xv, _mm256_sub_ps(_mm256_loadu_ps(g + i), sv));
+    _mm256_storeu_ps(dx + i, _mm256_mul_ps(rv, t));
+  }
+#endif
+  for (; i < C; i++) dx[i] = rs * (g[i] - sg - xh[i] * sgx);
+}
+
 /* one chunk of ROWCHUNK rows: dx, and partial dw/db into part[chunk] */
 static void norm_bwd_task(void *vctx, int64_t t, int tid) {
   norm_ctx *c = vctx;
@@ -70,15 +112,13 @@ static void norm_bwd_task(void *vctx, int64_t t, int tid) {
     const float *x = c->x + r * C, *dy = c->dy + r * C;
     float *dx = c->dx + r * C;
     float mean = c->rms ? 0.0f : c->mean[r], rs = c->rstd[r];
-    /* g = dy * w, xh = (x - mean) * rstd */
-    for (int64_t i = 0; i < C; i++) xh[i] = (x[i] - mean) * rs;
-    if (c->w) for (int64_t i = 0; i < C; i++) g[i] = dy[i] * c->w[i];
-    else memcpy(g, dy, sizeof(float) * (size_t)C);
-    float sg = c->rms ? 0.0f : lm_sum(g, C) / (float)C;
-    float sgx = lm_dot(g, xh, C) / (float)C;
-    for (int64_t i = 0; i < C; i++) dx[i] = rs * (g[i] - sg - xh[i] * sgx);
-    if (pw) for (int64_t i = 0; i < C; i++) pw[i] += dy[i] * xh[i];
-    if (pb && !c->rms) for (int64_t i = 0; i < C; i++) pb[i] += dy[i];
+    /* one pass over x and dy: xh = (x - mean) rstd and g = dy w (kept in L1 scratch), the row sums
+     * of g and g xh, and the dw/db partials; then dx = rstd (g - mean(g) - xh mean(g xh)) */
+    float sg, sgx;
+    ln_bwd_pass1(x, dy, c->w, mean, rs, C, g, xh, &sg, &sgx, pw, c->rms ? NULL : pb);
+    sg = c->rms ? 0.0f : sg / (float)C;
+    sgx /= (float)C;
+    ln_bwd_pass2(g, xh, rs, sg, sgx, C, dx);
   }
 }
 
