@@ -2,7 +2,7 @@
  * Per-position training cost of the multimodal model with images vs the same model on text
  * alone (the issue's goal: images add no more than 2× to the per-token cost).
  *
- *   image+text: a batch of real visual questions (mm-small: each image 16 positions + the prompt and
+ *   image+text: a batch of real visual questions (mm-small: each image 9 positions + the prompt and
  *               answer), loss on the answer tokens — what `lumen train --config mm-small` runs;
  *   text only:  the same GPT inside the same model, the same batch size and sequence length, every
  *               position a next-token target (plain text pretraining).
