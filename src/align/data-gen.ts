@@ -35,12 +35,21 @@ export interface RecordMeta { family: string; kind: FamilyKind }
 /** One SFT conversation. */
 export interface SftConversation { messages: ChatMessage[]; meta: RecordMeta & { turns: number } }
 
-/** The kinds of preference pair, written as "chosen > rejected". */
-export const PAIR_TYPES = [
+/** The kinds of preference pair drawn per family, written as "chosen > rejected". */
+export const STYLE_PAIR_TYPES = [
   'refusal>compliance', 'refusal>preachy', 'refusal>evasive',
   'help>refusal', 'help>preachy', 'help>evasive',
   'correct>wrong', 'correct>idk', 'idk>madeup',
 ] as const;
+/**
+ * Contrast pairs, which make the reward model read the prompt and the response's form: the
+ * desired response > the desired response to a request of a different family
+ * (`target>mismatched`), and > a degenerate response (`target>garbled`: its words shuffled, a
+ * fragment repeated, words drawn at random, or letters dropped, doubled and swapped).
+ */
+export const CONTRAST_PAIR_TYPES = ['target>mismatched', 'target>garbled'] as const;
+export const PAIR_TYPES = [...STYLE_PAIR_TYPES, ...CONTRAST_PAIR_TYPES] as const;
+export type StylePairType = (typeof STYLE_PAIR_TYPES)[number];
 export type PairType = (typeof PAIR_TYPES)[number];
 
 /** One preference pair. */
@@ -75,6 +84,8 @@ export interface GenerateOptions {
   sftPerFamily?: number;
   /** Preference pairs per family (default 40). */
   pairsPerFamily?: number;
+  /** Contrast pairs (mismatched and garbled rejected responses) per family, on training prompts (default 20). */
+  contrastPerFamily?: number;
   /** At most this many distinct eval prompts per family (default 24). */
   evalPerFamily?: number;
   /** At most this many distinct training-split RL prompts per family (default 40). */
@@ -101,7 +112,8 @@ interface Instance { family: Family; prompt: string; slots: Record<string, strin
 export function generateAlignmentData(policy: Policy, opts: GenerateOptions): AlignmentData {
   const seed = opts.seed >>> 0;
   const sftN = opts.sftPerFamily ?? 40, pairN = opts.pairsPerFamily ?? 40, evalN = opts.evalPerFamily ?? 24, rlN = opts.rlPerFamily ?? 40;
-  for (const [k, v] of [['sftPerFamily', sftN], ['pairsPerFamily', pairN], ['evalPerFamily', evalN], ['rlPerFamily', rlN]] as const) {
+  const contrastN = opts.contrastPerFamily ?? 20;
+  for (const [k, v] of [['sftPerFamily', sftN], ['pairsPerFamily', pairN], ['contrastPerFamily', contrastN], ['evalPerFamily', evalN], ['rlPerFamily', rlN]] as const) {
     if (!Number.isInteger(v) || v < 0) throw new InputError(`generateAlignmentData: ${k} must be a non-negative integer, got ${v}`);
   }
   const sysFrac = opts.systemFraction ?? 0.5, multiFrac = opts.multiTurnFraction ?? 0.1;
@@ -131,6 +143,13 @@ export function generateAlignmentData(policy: Policy, opts: GenerateOptions): Al
   const preferences: PreferencePair[] = [];
   for (const f of policy.families) {
     for (let i = 0; i < pairN; i++) preferences.push(sampler.pair(sampler.instance(f, 'train', prefRng), prefRng));
+  }
+  // Contrast pairs from their own stream (the style pairs above are unchanged by them), training split only.
+  const contrastRng = new Rng(hashAt(seed, 7));
+  if (policy.families.length > 1) {
+    for (const f of policy.families) {
+      for (let i = 0; i < contrastN; i++) preferences.push(sampler.contrastPair(sampler.instance(f, 'train', contrastRng), i % 2 === 0 ? 'target>mismatched' : 'target>garbled', contrastRng));
+    }
   }
 
   const evalRng = new Rng(hashAt(seed, 4));
@@ -278,6 +297,25 @@ class Sampler {
     return { prompt: inst.prompt, chosen, rejected, meta: { family: f.id, kind: f.kind, pair: type } };
   }
 
+  /**
+   * A contrast pair for `inst`: its desired response > the desired response to a training request
+   * of another family (mismatched), or > a degenerate version of the desired response (garbled).
+   */
+  contrastPair(inst: Instance, type: 'target>mismatched' | 'target>garbled', rng: Rng): PreferencePair {
+    const f = inst.family;
+    const chosen = this.targetResponse(inst, rng);
+    let rejected: string;
+    if (type === 'target>mismatched') {
+      const others = this.policy.families.filter((g) => g.id !== f.id);
+      rejected = chosen;
+      for (let tries = 0; rejected === chosen && tries < 20; tries++) rejected = this.targetResponse(this.instance(pick(others, rng), 'train', rng), rng);
+    } else {
+      rejected = garble(chosen, rng);
+    }
+    if (rejected === chosen) rejected = chosen.split(/\s+/).slice(0, 2).join(' ').repeat(3);
+    return { prompt: inst.prompt, chosen, rejected, meta: { family: f.id, kind: f.kind, pair: type } };
+  }
+
   private help(inst: Instance, rng: Rng): string {
     return fill(pick(inst.family.answers!, rng), inst.slots, `family ${inst.family.id}, answers`);
   }
@@ -350,5 +388,41 @@ class Sampler {
       return { a: String(a), b: String(b), op, op_word: opWord, result: String(result) };
     }
     throw new InputError(`family ${f.id}: could not draw a ${split} arithmetic problem; widen arithmetic.min/max`);
+  }
+}
+
+/**
+ * A degenerate version of `text`, about as long, in one of four ways: its words shuffled, a short
+ * fragment repeated, a random bag of its words with doubled ones, or letters of most words
+ * dropped, doubled or swapped. Never equal to `text` (a text of one word gets repeated).
+ */
+export function garble(text: string, rng: Rng): string {
+  const words = text.split(/\s+/).filter((w) => w !== '');
+  const n = words.length;
+  if (n === 0) return 'the the the the';
+  let out: string[];
+  switch (rng.int(4)) {
+    case 0: out = rng.shuffle([...words]); break;
+    case 1: {
+      const len = Math.min(n, 2 + rng.int(3)), start = rng.int(n - len + 1), frag = words.slice(start, start + len);
+      out = [];
+      while (out.length < n) out.push(...frag);
+      out = out.slice(0, Math.max(n, len * 2));
+      break;
+    }
+    case 2: out = Array.from({ length: n }, () => pick(words, rng)); break;
+    default: out = words.map((w) => (w.length > 2 && rng.uniform() < 0.7 ? mangleWord(w, rng) : w)); break;
+  }
+  const s = out.join(' ');
+  return s === text ? (n === 1 ? `${text} ${text} ${text}` : [...words.slice(1), words[0]!, words[0]!].join(' ')) : s;
+}
+
+/** A word with one letter dropped, doubled, or two neighbours swapped. */
+function mangleWord(w: string, rng: Rng): string {
+  const i = 1 + rng.int(w.length - 2);
+  switch (rng.int(3)) {
+    case 0: return w.slice(0, i) + w.slice(i + 1);
+    case 1: return w.slice(0, i) + w[i] + w.slice(i);
+    default: return w.slice(0, i - 1) + w[i] + w[i - 1] + w.slice(i + 1);
   }
 }

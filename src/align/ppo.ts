@@ -169,6 +169,11 @@ export interface PpoOptions {
    */
   balanceKinds?: boolean;
   /**
+   * With balanced kinds, how many turns of the round-robin a kind gets (positive integers; absent
+   * kinds get 1): `{ disallowed: 2 }` draws disallowed requests twice as often as each other kind.
+   */
+  kindWeights?: Readonly<Record<string, number>>;
+  /**
    * Responses sampled per prompt (default 4; must divide the batch size). With k > 1 each
    * prompt's scores are centred on the mean of its own k responses before GAE (a per-prompt
    * baseline, as in RLOO/GRPO): what is reinforced is how a response compares with the policy's
@@ -213,7 +218,7 @@ export async function trainPpo(o: PpoOptions): Promise<PpoResult> {
   if (prompts.length === 0) throw new InputError(`rlhf: every prompt is longer than the context of ${T}`);
   const serving = new GPTInferenceModel(cm.model, cm.tok, 'policy');
   const opt = fineTuneOptimizer(policy.params(), lr);
-  const sampler = new PromptSampler(prompts.map((x) => (o.balanceKinds ?? true) ? (x.p.kind ?? x.p.tags?.[0] ?? '') : ''), seed);
+  const sampler = new PromptSampler(prompts.map((x) => (o.balanceKinds ?? true) ? (x.p.kind ?? x.p.tags?.[0] ?? '') : ''), seed, (o.balanceKinds ?? true) ? o.kindWeights : undefined);
   const shuffler = new Rng(hashAt(seed, 42));
 
   ensureDir(o.outDir);
@@ -319,7 +324,7 @@ export async function trainPpo(o: PpoOptions): Promise<PpoResult> {
   const { model: _m, ...rest } = cm.config;
   const summary = {
     steps, batchSize: bs, epochs, minibatch: mb, lr, clip, valueClip: vclip, vfCoef, gamma, lambda, kl: { ...klOpt, final: kl.state() },
-    maxTokens, temperature, rmCoef, ruleCoef, samplesPerPrompt: perPrompt, seed, rewardModel: o.rewardModelDir, from: o.policyDir, prompts: prompts.length, seconds,
+    maxTokens, temperature, rmCoef, ruleCoef, samplesPerPrompt: perPrompt, kindWeights: (o.balanceKinds ?? true) ? (o.kindWeights ?? {}) : null, seed, rewardModel: o.rewardModelDir, from: o.policyDir, prompts: prompts.length, seconds,
     last: rows[rows.length - 1],
   };
   saveModel(o.outDir, cm.model, { ...rest, rlhf: summary }, join(o.policyDir, 'tokenizer.json'));
@@ -336,22 +341,33 @@ export function centreByGroup(scores: readonly number[], groups: readonly number
   return scores.map((s, i) => { const [t, n] = sum.get(groups[i]!)!; return s - t / n; });
 }
 
-/** Draws prompt indices round-robin over groups (kinds), each group in its own seeded epoch order. */
+/**
+ * Draws prompt indices round-robin over groups (kinds), each group in its own seeded epoch order;
+ * a group with weight w (default 1) gets w turns per round, spread through the round.
+ */
 export class PromptSampler {
   private readonly groups: { idx: number[]; sampler: EpochSampler }[] = [];
+  private readonly schedule: number[] = [];
   private turn = 0;
-  constructor(keys: readonly string[], seed: number) {
+  constructor(keys: readonly string[], seed: number, weights: Readonly<Record<string, number>> = {}) {
     const by = new Map<string, number[]>();
     keys.forEach((k, i) => (by.get(k) ?? by.set(k, []).get(k)!).push(i));
+    const w: number[] = [];
     [...by.keys()].sort().forEach((k, g) => {
       const idx = by.get(k)!;
       this.groups.push({ idx, sampler: new EpochSampler(idx.length, new Rng(hashAt(seed, 4100 + g))) });
+      const wk = weights[k] ?? 1;
+      if (!(Number.isInteger(wk) && wk >= 1)) throw new InputError(`rlhf: kind weight of '${k}' must be a positive integer, got ${wk}`);
+      w.push(wk);
     });
+    // Round r of max(w) sub-rounds visits the groups whose weight exceeds r, in key order.
+    const most = Math.max(1, ...w);
+    for (let r = 0; r < most; r++) w.forEach((wk, g) => { if (wk > r) this.schedule.push(g); });
   }
   next(k: number): number[] {
     const out: number[] = [];
     for (let i = 0; i < k; i++) {
-      const g = this.groups[this.turn++ % this.groups.length]!;
+      const g = this.groups[this.schedule[this.turn++ % this.schedule.length]!]!;
       out.push(g.idx[g.sampler.next(1)[0]!]!);
     }
     return out;

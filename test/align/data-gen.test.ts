@@ -4,7 +4,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadPolicy } from '../../src/align/policy.ts';
-import { generateAlignmentData, writeAlignmentData, encyclopediaDocuments } from '../../src/align/data-gen.ts';
+import { generateAlignmentData, writeAlignmentData, encyclopediaDocuments, garble } from '../../src/align/data-gen.ts';
+import { Rng } from '../../src/tensor/rng.ts';
 import { loadConversations, loadPreferences, messageText } from '../../src/align/loaders.ts';
 import { readJsonl } from '../../src/align/jsonl.ts';
 
@@ -26,9 +27,9 @@ test('generation is deterministic by seed and differs across seeds', () => {
 
 test('counts per family and coverage of every pair type', () => {
   assert.equal(data.sft.length, policy.families.length * 40);
-  assert.equal(data.preferences.length, policy.families.length * 40);
+  assert.equal(data.preferences.length, policy.families.length * (40 + 20));
   const types = new Set(data.preferences.map((p) => p.meta.pair));
-  for (const t of ['refusal>compliance', 'refusal>preachy', 'refusal>evasive', 'help>refusal', 'help>preachy', 'help>evasive', 'correct>wrong', 'correct>idk', 'idk>madeup']) assert.ok(types.has(t as never), t);
+  for (const t of ['refusal>compliance', 'refusal>preachy', 'refusal>evasive', 'help>refusal', 'help>preachy', 'help>evasive', 'correct>wrong', 'correct>idk', 'idk>madeup', 'target>mismatched', 'target>garbled']) assert.ok(types.has(t as never), t);
   const evalFamilies = new Set(data.eval.map((e) => e.family));
   for (const f of policy.families) assert.ok(evalFamilies.has(f.id), `no eval prompts for ${f.id}`);
   for (const p of data.preferences) assert.notEqual(p.chosen, p.rejected);
@@ -36,6 +37,52 @@ test('counts per family and coverage of every pair type', () => {
   for (const r of data.rlPrompts) rlFamilies.set(r.family, (rlFamilies.get(r.family) ?? 0) + 1);
   for (const f of policy.families) assert.ok((rlFamilies.get(f.id) ?? 0) >= 5, `few RL prompts for ${f.id}`);
   assert.equal(new Set(data.rlPrompts.map((r) => r.prompt)).size, data.rlPrompts.length);
+});
+
+test('contrast pairs: the desired response beats another family\'s desired response and a garbled one; style pairs unchanged', () => {
+  const none = generateAlignmentData(policy, { seed: 3, contrastPerFamily: 0 });
+  assert.deepEqual(none.preferences, data.preferences.filter((p) => !p.meta.pair.startsWith('target>')));
+  const sftTargets = new Map<string, Set<string>>(); // family -> desired responses it teaches
+  const big = generateAlignmentData(policy, { seed: 3, sftPerFamily: 200, contrastPerFamily: 40 });
+  for (const c of big.sft) {
+    const set = sftTargets.get(c.meta.family) ?? new Set<string>();
+    set.add(c.messages[c.messages.length - 1]!.content);
+    sftTargets.set(c.meta.family, set);
+  }
+  const evalPrompts = new Set(big.eval.map((e) => e.prompt));
+  let mismatched = 0, garbled = 0, checkedMismatch = 0;
+  for (const p of big.preferences.filter((x) => x.meta.pair.startsWith('target>'))) {
+    assert.notEqual(p.chosen, p.rejected);
+    assert.ok(!evalPrompts.has(p.prompt), `contrast pair on an eval prompt: ${p.prompt}`);
+    if (p.meta.pair === 'target>mismatched') {
+      mismatched++;
+      // The rejected response is another family's desired response, never this family's.
+      const own = sftTargets.get(p.meta.family)!;
+      assert.ok(!own.has(p.rejected), `mismatched response is the family's own: ${p.rejected}`);
+      if ([...sftTargets].some(([f, set]) => f !== p.meta.family && set.has(p.rejected))) checkedMismatch++;
+    } else {
+      garbled++;
+      assert.notEqual(p.rejected.replace(/\s+/g, ' '), p.chosen.replace(/\s+/g, ' '));
+    }
+  }
+  assert.equal(mismatched, policy.families.length * 20);
+  assert.equal(garbled, policy.families.length * 20);
+  assert.ok(checkedMismatch > mismatched / 2, `few mismatched responses found among other families' SFT targets (${checkedMismatch}/${mismatched})`);
+});
+
+test('garble: deterministic, never the input, about as long, made of the input\'s words or near-copies', () => {
+  const text = "I can't help with instructions for making a pipe bomb, but I can explain how weapons are regulated.";
+  const outs = new Set<string>();
+  for (let s = 0; s < 40; s++) {
+    const g = garble(text, new Rng(s));
+    assert.equal(g, garble(text, new Rng(s)));
+    assert.notEqual(g, text);
+    const n = g.split(' ').length, m = text.split(' ').length;
+    assert.ok(n >= m && n <= 2 * m, `length ${n} vs ${m}: ${g}`);
+    outs.add(g);
+  }
+  assert.ok(outs.size > 30, 'garbles vary');
+  for (const t of ['ok', 'The answer is 34.', '']) for (let s = 0; s < 20; s++) assert.notEqual(garble(t, new Rng(s)), t);
 });
 
 test('RL prompts use the train and RL-only templates; SFT and preference data use only the train templates', () => {

@@ -10,6 +10,7 @@ import { loadModel } from '../../src/train/checkpoint.ts';
 import { Tokenizer } from '../../src/tokenizer/tokenizer.ts';
 import { ppoPolicyLossRef, ppoValueLossRef } from '../../src/align/reference-losses.ts';
 import { gae, klPerToken, tokenRewards, whiten } from '../../src/align/gae.ts';
+import { parseKindWeights } from '../../src/cli/commands/rlhf.ts';
 import { centreByGroup, gptGraderModel, ppoPolicyLoss, ppoValueLoss, PromptSampler, trainPpo } from '../../src/align/ppo.ts';
 import { RuleRewardModel } from '../../src/align/rubrics.ts';
 import { RewardModel } from '../../src/align/reward-model.ts';
@@ -116,6 +117,18 @@ test('rollout prompts are drawn evenly across kinds; a local GPT can grade rubri
   const keys = [...Array(90).fill('allowed'), ...Array(10).fill('disallowed')];
   const drawn = new PromptSampler(keys, 1).next(40).map((i) => keys[i]);
   assert.equal(drawn.filter((k) => k === 'disallowed').length, 20);
+  // Weights: disallowed gets 2 turns per round of 3, spread out (never more than 2 in a row).
+  const keys3 = [...Array(50).fill('allowed'), ...Array(30).fill('disallowed'), ...Array(20).fill('factual')];
+  const w = new PromptSampler(keys3, 1, { disallowed: 2 }).next(40).map((i) => keys3[i]);
+  assert.equal(w.filter((k) => k === 'disallowed').length, 20);
+  assert.equal(w.filter((k) => k === 'allowed').length, 10);
+  assert.equal(w.filter((k) => k === 'factual').length, 10);
+  assert.deepEqual(new PromptSampler(keys3, 1, {}).next(30), new PromptSampler(keys3, 1).next(30), 'no weights = even');
+  assert.throws(() => new PromptSampler(keys3, 1, { disallowed: 1.5 }), /positive integer/);
+  assert.deepEqual(parseKindWeights(' disallowed=3, borderline=2 '), { disallowed: 3, borderline: 2 });
+  assert.deepEqual(parseKindWeights(''), {});
+  assert.throws(() => parseKindWeights('disallowed=0'), /positive integer/);
+  assert.throws(() => parseKindWeights('disallowed'), /kind=N/);
   const dir = await tinyChatModel();
   const rules = new RuleRewardModel(undefined, { grader: 'model', model: gptGraderModel(loadModel(dir), Tokenizer.load(dir)) });
   const r = await rules.rewardFor({ text: 'How do I build a bomb?', tags: ['disallowed'] }, "I can't help with that, but I can tell you about safety instead.");

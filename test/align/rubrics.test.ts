@@ -4,7 +4,7 @@ import { RuleRewardModel, indexTagger } from '../../src/align/rubrics.ts';
 import { loadRubricConfig, parseRubricConfig, type RubricClass } from '../../src/align/rubric-config.ts';
 import { buildGraderPrompt, parseGraderAnswer, modelGrade, CLASS_CONTINUATIONS } from '../../src/align/model-grader.ts';
 import { loadPolicy, familyTags } from '../../src/align/policy.ts';
-import { generateAlignmentData, type PairType } from '../../src/align/data-gen.ts';
+import { generateAlignmentData, type StylePairType } from '../../src/align/data-gen.ts';
 import { parse as parseYaml } from 'yaml';
 import { readFileSync } from 'node:fs';
 import { DEFAULT_RUBRICS_PATH } from '../../src/align/policy.ts';
@@ -116,9 +116,9 @@ test('plain-text prompts are tagged by the config rules', async () => {
 
 test('every side of every generated preference pair gets its intended class', () => {
   const policy = loadPolicy();
-  const data = generateAlignmentData(policy, { seed: 11, sftPerFamily: 0, pairsPerFamily: 30, evalPerFamily: 0 });
+  const data = generateAlignmentData(policy, { seed: 11, sftPerFamily: 0, pairsPerFamily: 30, contrastPerFamily: 0, evalPerFamily: 0 });
   const tags = new Map(policy.families.map((f) => [f.id, familyTags(f)]));
-  const want: Record<PairType, [RubricClass, RubricClass]> = {
+  const want: Record<StylePairType, [RubricClass, RubricClass]> = {
     'refusal>compliance': ['A', 'C'], 'refusal>preachy': ['A', 'B'], 'refusal>evasive': ['A', 'B'],
     'help>refusal': ['D', 'A'], 'help>preachy': ['D', 'B'], 'help>evasive': ['D', 'B'],
     'correct>wrong': ['D', 'D'], 'correct>idk': ['D', 'D'], 'idk>madeup': ['D', 'D'],
@@ -126,7 +126,7 @@ test('every side of every generated preference pair gets its intended class', ()
   for (const p of data.preferences) {
     const prompt = { text: p.prompt, tags: tags.get(p.meta.family)! };
     const got = [rm.rewardForSync(prompt, p.chosen).class, rm.rewardForSync(prompt, p.rejected).class];
-    assert.deepEqual(got, want[p.meta.pair], `${p.meta.pair}: ${p.prompt} | ${p.chosen} | ${p.rejected}`);
+    assert.deepEqual(got, want[p.meta.pair as StylePairType], `${p.meta.pair}: ${p.prompt} | ${p.chosen} | ${p.rejected}`);
     if (p.meta.kind !== 'factual' && p.meta.kind !== 'unknowable') {
       assert.ok(rm.rewardForSync(prompt, p.chosen).reward > rm.rewardForSync(prompt, p.rejected).reward);
     }

@@ -30,8 +30,10 @@ const OPTIONS = {
   'rm-coef': { type: 'string', help: "weight of the normalised reward-model score (times the rubric's reward_model_weight)", default: '1' },
   'samples-per-prompt': { type: 'string', help: "responses per prompt, scores centred on their prompt's mean (must divide --batch)", default: '4' },
   'rule-coef': { type: 'string', help: 'weight of the rule-based reward', default: '2' },
+  'kind-weights': { type: 'string', help: 'turns per round of the balanced prompt draw, as kind=N,... (other kinds 1), e.g. disallowed=2', default: 'disallowed=3' },
   'no-balance': { type: 'boolean', help: 'draw rollout prompts uniformly instead of evenly across prompt kinds' },
-  seed: { type: 'string', help: 'seed', default: '1' },
+  seed: { type: 'string', help: 'seed (the generated RL prompts, and PPO unless --ppo-seed)', default: '1' },
+  'ppo-seed': { type: 'string', help: 'seed of PPO alone (rollout sampling, prompt order, value head); default: --seed. The generated prompts keep --seed' },
 } as const;
 
 export async function run(argv: string[]): Promise<number> {
@@ -44,6 +46,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!v.policy) throw new InputError('--policy DIR is required');
   if (!v['reward-model']) throw new InputError('--reward-model DIR is required');
   const seed = num('seed', v.seed, 1, { int: true });
+  const ppoSeed = v['ppo-seed'] === undefined ? seed : num('ppo-seed', v['ppo-seed'], seed, { int: true });
   if (v.grader !== 'program' && v.grader !== 'model') throw new InputError(`--grader: expected program or model, got '${v.grader}'`);
   const config = v.rubrics ? loadRubricConfig(v.rubrics) : loadRubricConfig();
   let rules: RuleRewardModel;
@@ -63,11 +66,12 @@ export async function run(argv: string[]): Promise<number> {
   const target = num('kl-target', v['kl-target'], 2, { min: 0 }), beta = num('kl-coef', v['kl-coef'], 0.05, { min: 0 });
   const kl: KlOptions = target > 0 ? { kind: 'adaptive', init: Math.max(beta, 1e-6), target, horizon: 2000 } : { kind: 'fixed', beta };
   const r = await trainPpo({
-    policyDir: v.policy, rewardModelDir: v['reward-model'], outDir: v.out!, prompts, rules, kl, seed,
+    policyDir: v.policy, rewardModelDir: v['reward-model'], outDir: v.out!, prompts, rules, kl, seed: ppoSeed,
     steps: num('steps', v.steps, 40, { int: true, min: 1 }), batchSize: num('batch', v.batch, 32, { int: true, min: 2 }),
     epochs: num('epochs', v.epochs, 4, { int: true, min: 1 }), minibatch: num('minibatch', v.minibatch, 16, { int: true, min: 1 }),
     lr: num('lr', v.lr, 2e-5, { min: 0 }), clip: num('clip', v.clip, 0.2, { min: 0.01, max: 0.99 }), lambda: num('lambda', v.lambda, 1, { min: 0, max: 1 }),
     temperature: num('temperature', v.temperature, 0.7, { min: 0.05, max: 2 }), maxTokens: num('max-tokens', v['max-tokens'], 48, { int: true, min: 1 }),
+    kindWeights: parseKindWeights(v['kind-weights'] ?? ''),
     rmCoef: num('rm-coef', v['rm-coef'], 1), ruleCoef: num('rule-coef', v['rule-coef'], 2), balanceKinds: !v['no-balance'],
     samplesPerPrompt: num('samples-per-prompt', v['samples-per-prompt'], 4, { int: true, min: 1 }),
   });
@@ -76,4 +80,15 @@ export async function run(argv: string[]): Promise<number> {
   console.log(`rlhf: ${r.rows.length} PPO steps in ${r.seconds.toFixed(0)} s; reward ${first.reward.toFixed(3)} → ${last.reward.toFixed(3)}, KL ${last.kl.toFixed(3)}, `
     + `answers to disallowed ${pct(first.disallowed_answer_rate)} → ${pct(last.disallowed_answer_rate)}, over-refusal ${pct(first.over_refusal_rate)} → ${pct(last.over_refusal_rate)} → ${r.outDir}`);
   return 0;
+}
+
+/** Parses `kind=N,kind=N` (positive integers) for --kind-weights. */
+export function parseKindWeights(s: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const part of s.split(',').map((x) => x.trim()).filter((x) => x !== '')) {
+    const m = /^([\w-]+)=(\d+)$/.exec(part);
+    if (!m || Number(m[2]) < 1) throw new InputError(`--kind-weights: expected kind=N with N a positive integer, got '${part}'`);
+    out[m[1]!] = Number(m[2]);
+  }
+  return out;
 }

@@ -21,6 +21,7 @@ import { defaultCorpus } from '../../io/files.ts';
 const OPTIONS = {
   out: { type: 'string', help: 'speedrun directory', default: 'runs/speedrun' },
   seed: { type: 'string', help: 'seed of the generated alignment data', default: '1' },
+  'ppo-seed': { type: 'string', help: 'seed of the PPO stage alone (default: --seed); the data, eval set and corpus keep --seed' },
   'skip-multimodal': { type: 'boolean', help: 'leave out the multimodal stage' },
 } as const;
 
@@ -50,7 +51,7 @@ function chatText(messages: { role: string; content: string | unknown[] }[]): st
   return messages.map((m) => `${m.role === 'user' ? 'User' : m.role === 'assistant' ? 'Assistant' : 'System'}: ${typeof m.content === 'string' ? m.content : ''}`).join('\n');
 }
 
-export async function runSpeedrun(out: string, seed: number, withMultimodal: boolean): Promise<void> {
+export async function runSpeedrun(out: string, seed: number, withMultimodal: boolean, ppoSeed = seed): Promise<void> {
   ensureDir(out);
   const data = join(out, 'data');
   const stages: Stage[] = [
@@ -78,7 +79,7 @@ export async function runSpeedrun(out: string, seed: number, withMultimodal: boo
     }] : []),
     { name: 'sft', what: 'chat SFT', run: () => command('sft', ['--model', join(out, 'pretrain'), '--generate', '--seed', String(seed), '--out', join(out, 'sft'), '--resume']) },
     { name: 'rm', what: 'reward model', run: () => command('rm', ['--model', join(out, 'sft'), '--generate', '--seed', String(seed), '--out', join(out, 'rm')]) },
-    { name: 'rlhf', what: 'RLHF with PPO and rule-based rewards', run: () => command('rlhf', ['--policy', join(out, 'sft'), '--reward-model', join(out, 'rm'), '--seed', String(seed), '--out', join(out, 'rlhf')]) },
+    { name: 'rlhf', what: 'RLHF with PPO and rule-based rewards', run: () => command('rlhf', ['--policy', join(out, 'sft'), '--reward-model', join(out, 'rm'), '--seed', String(seed), ...(ppoSeed !== seed ? ['--ppo-seed', String(ppoSeed)] : []), '--out', join(out, 'rlhf')]) },
     { name: 'dpo', what: 'DPO (for comparison)', run: () => command('dpo', ['--model', join(out, 'sft'), '--generate', '--seed', String(seed), '--out', join(out, 'dpo')]) },
     {
       name: 'report', what: 'before/after evaluation and the report card',
@@ -140,6 +141,8 @@ export async function run(argv: string[]): Promise<number> {
   if (!p) return 0;
   const seed = Number(p.values.seed ?? '1');
   const mm = !p.values['skip-multimodal'] && existsSync(new URL('../../train/multimodal.ts', import.meta.url));
-  await runSpeedrun(p.values.out ?? 'runs/speedrun', seed, mm);
+  const ppoSeed = p.values['ppo-seed'] === undefined ? seed : Number(p.values['ppo-seed']);
+  if (!Number.isInteger(ppoSeed)) throw new InputError(`--ppo-seed: expected an integer, got '${p.values['ppo-seed']}'`);
+  await runSpeedrun(p.values.out ?? 'runs/speedrun', seed, mm, ppoSeed);
   return 0;
 }
