@@ -74,6 +74,10 @@ test('trainMultimodal: metrics.jsonl, checkpoint directory, and an interrupted r
   assert.deepEqual(mb.map((r) => [r.step, r.loss, r.val_loss]), ma.map((r) => [r.step, r.loss, r.val_loss]));
   assert.equal(ma.length, 4);
   assert.equal(trainedSteps(a), 8);
+  // `lumen start` refuses to resume a run of another configuration than mm-small, naming the way out.
+  const { multimodalDone } = await import('../../src/cli/commands/start.ts');
+  assert.throws(() => multimodalDone(a), /another configuration than today's mm-small.*--model/);
+  assert.equal(multimodalDone(join(root, 'missing')), false);
   assert.ok(ma[3]!.val_loss !== undefined && Number.isFinite(ma[3]!.loss));
   for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'state.safetensors']) assert.ok(existsSync(join(a, f)), f);
   const conf = JSON.parse(readFileSync(join(a, 'config.json'), 'utf8'));

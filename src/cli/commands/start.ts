@@ -4,14 +4,25 @@
  * print the URL of the chat page. Options go to `lumen serve` (e.g. --port, --api-key);
  * `--model DIR` serves DIR instead and trains nothing.
  */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { trainMultimodalMain, resolveMMConfig, trainedSteps } from '../../train/multimodal.ts';
+import { trainMultimodalMain, resolveMMConfig, trainedSteps, readMultimodalConfig } from '../../train/multimodal.ts';
+import { InputError } from '../../util/errors.ts';
 
 export const START_MODEL_DIR = join('runs', 'mm-small');
 
-/** Whether DIR holds a finished mm-small run (its saved trainer state reached the preset's last step). */
+/**
+ * Whether DIR holds a finished mm-small run (its saved trainer state reached the preset's last
+ * step). A run of another configuration (e.g. an older mm-small) cannot be resumed: InputError.
+ */
 export function multimodalDone(dir = START_MODEL_DIR): boolean {
   const cfg = resolveMMConfig('mm-small');
+  if (existsSync(join(dir, 'config.json'))) {
+    const saved = readMultimodalConfig(dir);
+    if (JSON.stringify(saved.vision) !== JSON.stringify(cfg.vision) || saved.model.layers !== cfg.model.layers || saved.model.width !== cfg.model.width) {
+      throw new InputError(`${dir} holds a multimodal model of another configuration than today's mm-small; move it away to train a new one, or serve it with \`lumen start --model ${dir}\``);
+    }
+  }
   return trainedSteps(dir) >= cfg.init.alignSteps + cfg.steps;
 }
 
