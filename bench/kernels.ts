@@ -12,8 +12,10 @@
  *    repetitions is reported with the spread (max - min) / median, and the best repetition of
  *    each side (`lumen_best`, `peer_best`, `ratio_best`) for runs on a loaded machine.
  * 2. GB/s (bytes read + written / time) of the elementwise, norm, softmax and cross-entropy
- *    kernels on ~32 MB operands (beyond the caches), beside a plain memory copy (the addon's
- *    parallel memcpy, same threads) moving the same number of bytes; ratio = kernel / copy.
+ *    kernels on operands beyond the caches — 4x the last-level cache, at least 32 MiB each (on a
+ *    machine with a 32 MiB L3, 32 MiB operands were partly cache-resident and the memcpy
+ *    reference swung between 110 and 225 GB/s from run to run) — beside a plain memory copy (the
+ *    addon's parallel memcpy, same threads) moving the same number of bytes; ratio = kernel / copy.
  *
  * Threads: LUMEN_THREADS or the machine's cores; numpy gets OPENBLAS_NUM_THREADS = OMP_NUM_THREADS
  * = the same. OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, which this environment sets on some
@@ -27,6 +29,7 @@ import type { Readable, Writable } from 'node:stream';
 import { createInterface } from 'node:readline';
 import { availableParallelism, loadavg } from 'node:os';
 import { join, dirname } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Backend, Buf } from '../src/tensor/backend.ts';
 import { CpuBuf } from '../src/tensor/backends/cpu-buf.ts';
@@ -112,23 +115,42 @@ function lumenMatmul(be: Backend, c: MatmulCase, rng: Rng): () => void {
 
 interface BwCase { name: string; bytes: number; setup: () => () => void }
 
+/** Size of the largest CPU cache in bytes (Linux sysfs), or null when unknown. */
+function lastLevelCacheBytes(): number | null {
+  const dir = '/sys/devices/system/cpu/cpu0/cache';
+  if (!existsSync(dir)) return null;
+  let best: number | null = null;
+  for (const e of readdirSync(dir)) {
+    if (!e.startsWith('index')) continue;
+    try {
+      const m = /^(\d+)([KMG]?)/.exec(readFileSync(join(dir, e, 'size'), 'utf8').trim());
+      if (!m) continue;
+      const bytes = Number(m[1]) * ({ '': 1, K: 1 << 10, M: 1 << 20, G: 1 << 30 } as Record<string, number>)[m[2]!]!;
+      if (best === null || bytes > best) best = bytes;
+    } catch { /* unreadable entry */ }
+  }
+  return best;
+}
+
 function bandwidthCases(be: Backend, rng: Rng): BwCase[] {
-  const N = 8 << 20;                          // 8M floats = 32 MiB per operand
+  // floats per operand: 4x the last-level cache, at least 8M (32 MiB), a multiple of 1M
+  const N = Math.max(8, Math.ceil((4 * (lastLevelCacheBytes() ?? 0)) / 4 / (1 << 20))) << 20;
+  const M = `${N >> 20}M`;
   const f = (n: number): Buf => new CpuBuf(rand(n, rng));
   const cases: BwCase[] = [];
-  cases.push({ name: 'elementwise add 8M', bytes: 12 * N, setup: () => {
+  cases.push({ name: `elementwise add ${M}`, bytes: 12 * N, setup: () => {
     const a = f(N), b = f(N), o = f(N);
     return () => be.binary('add', a, [1], b, [1], o, [N]);
   } });
-  cases.push({ name: 'elementwise gelu 8M', bytes: 8 * N, setup: () => {
+  cases.push({ name: `elementwise gelu ${M}`, bytes: 8 * N, setup: () => {
     const x = f(N), o = f(N);
     return () => be.unary('gelu', x, o, N);
   } });
-  cases.push({ name: 'elementwise gelu backward 8M', bytes: 12 * N, setup: () => {
+  cases.push({ name: `elementwise gelu backward ${M}`, bytes: 12 * N, setup: () => {
     const x = f(N), dy = f(N), dx = f(N);
     return () => be.unaryBackward('gelu', x, x, dy, dx, N, false);
   } });
-  const R = 32768, C = 256;                   // layernorm over the model width
+  const C = 256, R = N / C;                    // layernorm over the model width
   cases.push({ name: `layernorm ${R}x${C}`, bytes: 8 * R * C + 8 * R, setup: () => {
     const x = f(R * C), w = f(C), b = f(C), o = f(R * C), mean = f(R), rstd = f(R);
     return () => be.layerNorm(x, w, b, o, mean, rstd, R, C, 1e-5);
@@ -138,7 +160,7 @@ function bandwidthCases(be: Backend, rng: Rng): BwCase[] {
     be.layerNorm(x, w, null, dx, mean, rstd, R, C, 1e-5);
     return () => be.layerNormBackward(x, w, mean, rstd, dy, dx, dw, db, R, C);
   } });
-  const SR = 2048, V = 4096;                  // softmax / cross-entropy over the vocabulary
+  const V = 4096, SR = N / V;                  // softmax / cross-entropy over the vocabulary
   cases.push({ name: `softmax ${SR}x${V}`, bytes: 8 * SR * V, setup: () => {
     const x = f(SR * V), o = f(SR * V);
     return () => be.softmax(x, o, SR, V);

@@ -401,7 +401,7 @@ static void gemm_serial(const lm_gemm_args *g, const kernel_t *K, int64_t bi) {
 typedef struct {
   const lm_gemm_args *g; const kernel_t *K; int64_t bi;
   int64_t jc, nc, bstrideB; float *Bp;
-  int64_t panels_per_task, mchunk;
+  int64_t panels_per_task, mblocks, mtasks;   /* row task t: MR-blocks [mblocks t / mtasks, mblocks (t+1) / mtasks) */
 } shared_ctx;
 
 static void shared_pack_task(void *vctx, int64_t t, int tid) {
@@ -418,7 +418,9 @@ static void shared_pack_task(void *vctx, int64_t t, int tid) {
 
 static void shared_rows_task(void *vctx, int64_t t, int tid) {
   shared_ctx *x = vctx;
-  int64_t m0 = t * x->mchunk, m1 = m0 + x->mchunk < x->g->m ? m0 + x->mchunk : x->g->m;
+  const int64_t MR = x->K->MR;
+  int64_t m0 = x->mblocks * t / x->mtasks * MR, m1 = x->mblocks * (t + 1) / x->mtasks * MR;
+  if (m1 > x->g->m) m1 = x->g->m;
   if (m0 < m1) gemm_rows(x->g, x->K, x->bi, m0, m1, x->jc, x->nc, x->Bp, x->bstrideB);
 }
 
@@ -426,10 +428,20 @@ static void gemm_shared(const lm_gemm_args *g, const kernel_t *K, int64_t bi, in
   if (g->k == 0) { zero_or_keep(g, bi); return; }
   const int64_t k = g->k, KC = K->KC, nslices = (k + KC - 1) / KC, NR = K->NR, MR = K->MR;
   const int64_t NCB = block_cols(K, k), bstrideB = round_up(NCB, NR) * KC;
-  shared_ctx x = { g, K, bi, 0, 0, bstrideB, lm_scratch(0, sizeof(float) * (size_t)(bstrideB * nslices)), 0, 0 };
-  /* rows per task: MC blocks when there are plenty, else an even share per thread */
-  x.mchunk = g->m >= 2 * T * K->MC ? K->MC : round_up((g->m + T - 1) / T, MR);
-  int64_t mtasks = (g->m + x.mchunk - 1) / x.mchunk;
+  shared_ctx x = { g, K, bi, 0, 0, bstrideB, lm_scratch(0, sizeof(float) * (size_t)(bstrideB * nslices)), 0, 0, 0 };
+  /* Row tasks: whole MR blocks, at most MC rows each, a multiple of T of them (each thread's
+   * first share is then the same number of rows: MC-sized tasks with a short last one left 12%
+   * of a 1024-row product idle on one of 2 threads), and up to 4 per thread when there are rows
+   * enough (>= 96 rows each: every task streams all of packed B, which for a large k lives in
+   * L3): a worker that starts late or is descheduled leaves tasks the others can take, not one
+   * half of the product. */
+  x.mblocks = (g->m + MR - 1) / MR;
+  int64_t mtasks = (x.mblocks * MR + K->MC - 1) / K->MC, fine = x.mblocks * MR / 96;
+  if (fine > 4 * T) fine = 4 * T;
+  if (mtasks < fine) mtasks = fine;
+  mtasks = round_up(mtasks, T);
+  if (mtasks > x.mblocks) mtasks = x.mblocks;
+  x.mtasks = mtasks;
   for (int64_t jc = 0; jc < g->n; jc += NCB) {
     x.jc = jc;
     x.nc = g->n - jc < NCB ? g->n - jc : NCB;

@@ -1,7 +1,22 @@
 /*
  * A persistent pthread pool. `lm_parallel` publishes one job (fn, ctx, ntasks), wakes the
- * workers, takes part itself, and returns once every task has run and every worker has checked
- * out of the job. Tasks are claimed from an atomic counter, so uneven tasks balance themselves.
+ * workers, takes part itself, and returns once every task has run. Tasks are claimed from atomic
+ * counters, so uneven tasks balance themselves.
+ *
+ * Late workers: a worker takes part in a job only if it enters it while the job is open. When
+ * the caller has run out of tasks to claim it closes the job and waits only for the workers that
+ * entered (they may still be running tasks they claimed); a worker that wakes after that skips
+ * the job. So a worker that is descheduled or slow to wake (a busy or virtualised machine) never
+ * holds the caller up: the caller and the other workers do its share.
+ *
+ * Waiting: between jobs a worker polls for the next one for a bounded time (LUMEN_SPIN
+ * microseconds, default 100; 0 = never) before sleeping on a condition variable; the caller
+ * polls for the entered workers to finish (they are running tasks). Back-to-back jobs (the GEMM's packing and
+ * compute phases, the ops of a training step) then reach an awake worker at once instead of
+ * paying a futex wake-up, which on a VM can take tens of microseconds to milliseconds when the
+ * vCPU has gone idle. The polling loop calls sched_yield() between short bursts of pause, so on an
+ * oversubscribed machine a polling thread hands its core to whichever thread can use it (an
+ * earlier pure busy-wait took the time slices of the very threads it waited for).
  *
  * The pool serves one caller at a time: a second, concurrent caller (e.g. a Node worker thread)
  * finds the pool busy and runs its tasks on its own thread, so results never depend on it.
@@ -10,17 +25,15 @@
 #include "lumen.h"
 #include "vmath512.h"
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define MAX_THREADS 256
-/* After a job, workers (and the caller, waiting for them) may spin this many pause instructions
- * before sleeping on the condition variable: a futex wake-up costs 10-20 us. Off by default:
- * on a shared or oversubscribed machine (CI, several jobs on 2 cores) spinning threads steal the
- * time slices of the threads they wait for and a call became 6x slower; set LUMEN_SPIN (e.g.
- * 2000, ~40 us) on a dedicated machine. */
-static int SPIN = 0;
+#define DEFAULT_SPIN_US 100
+static int64_t SPIN_NS = (int64_t)DEFAULT_SPIN_US * 1000;
 
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -30,14 +43,26 @@ static inline void cpu_relax(void) {
 #endif
 }
 
+static inline int64_t now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* job state word: the job's sequence number in the high 32 bits, CLOSED, and the number of
+ * workers inside the job in the low bits */
+#define CLOSED ((uint64_t)1 << 31)
+#define INSIDE_MASK (CLOSED - 1)
+#define SEQ(s) ((uint32_t)((s) >> 32))
+
 typedef struct {
   pthread_t threads[MAX_THREADS];
   int nthreads;                   /* including the caller */
   pthread_mutex_t mu;
-  pthread_cond_t wake, done;
-  _Atomic uint64_t generation;    /* bumped (release) for each job; workers wait for a change */
+  pthread_cond_t wake;
+  _Atomic uint64_t state;         /* see above; a new job is published with a release store */
   _Atomic int quit;
-  _Atomic int checked_out;        /* workers finished with the current job */
+  _Atomic int caller_cpu;         /* the CPU the caller published the current job from, or -1 */
   lm_task_fn fn; void *ctx; int64_t ntasks;
   /* Tasks are split into one contiguous range per thread; range i is claimed through next[i]
    * (up to end[i]). A thread runs its own range first, then steals from the others' ranges, so
@@ -46,19 +71,19 @@ typedef struct {
   int64_t end[MAX_THREADS];
 } pool_t;
 
-static pool_t pool = { .nthreads = 1, .mu = PTHREAD_MUTEX_INITIALIZER,
-                       .wake = PTHREAD_COND_INITIALIZER, .done = PTHREAD_COND_INITIALIZER };
+static pool_t pool = { .nthreads = 1, .caller_cpu = -1, .mu = PTHREAD_MUTEX_INITIALIZER,
+                       .wake = PTHREAD_COND_INITIALIZER };
 static pthread_mutex_t busy = PTHREAD_MUTEX_INITIALIZER;
-/* the generation current when the workers were started (no job can be published meanwhile:
- * lm_set_threads holds `busy`), so a worker that starts late still sees the first job */
-static uint64_t start_generation;
+/* the job sequence number current when the workers were started (no job can be published
+ * meanwhile: lm_set_threads holds `busy`), so a worker that starts late still sees the first job */
+static uint32_t start_seq;
 
-static void run_tasks(lm_task_fn fn, void *ctx, int64_t ntasks, int tid) {
-  (void)ntasks;
+static void run_tasks(lm_task_fn fn, void *ctx, int tid) {
   const int n = pool.nthreads;
   for (int k = 0; k < n; k++) {
     const int r = (tid + k) % n;  /* own range first, then the others' */
     for (;;) {
+      if (atomic_load_explicit(&pool.next[r], memory_order_relaxed) >= pool.end[r]) break;
       int64_t t = atomic_fetch_add_explicit(&pool.next[r], 1, memory_order_relaxed);
       if (t >= pool.end[r]) break;
       fn(ctx, t, tid);
@@ -66,28 +91,102 @@ static void run_tasks(lm_task_fn fn, void *ctx, int64_t ntasks, int tid) {
   }
 }
 
-static void *worker(void *arg) {
-  int tid = (int)(intptr_t)arg;
-  uint64_t seen = start_generation;
+static int new_job(void *arg) {
+  return SEQ(atomic_load_explicit(&pool.state, memory_order_acquire)) != *(uint32_t *)arg || atomic_load(&pool.quit);
+}
+static int workers_out(void *arg) {
+  (void)arg;
+  return (atomic_load_explicit(&pool.state, memory_order_acquire) & INSIDE_MASK) == 0;
+}
+
+/* ---- keeping a worker off the caller's CPU (Linux)
+ *
+ * The scheduler can leave a worker on the same CPU as the caller for tens of milliseconds (seen
+ * on a 2-vCPU VM: a woken worker is placed on the waker's CPU, and the periodic balancer does not
+ * move threads that ran in the last 0.5 ms), while another CPU idles: the two then share one core
+ * and a 2-thread GEMM runs at the speed of one. A worker that finds itself on the caller's CPU
+ * when it enters a job therefore moves itself off it: it narrows its CPU mask to exclude that CPU
+ * (which migrates it at once) and restores the mask. Only when the pool has no more threads than
+ * the worker may use CPUs (otherwise sharing is unavoidable), at most every 10 ms per worker. */
+typedef struct {
+#if defined(__linux__)
+  cpu_set_t allowed;              /* the worker's CPU mask when it started */
+  int nallowed;
+  int64_t last_move;
+#endif
+  int tid;
+} worker_t;
+
+static void worker_init(worker_t *w, int tid) {
+  w->tid = tid;
+#if defined(__linux__)
+  w->nallowed = pthread_getaffinity_np(pthread_self(), sizeof w->allowed, &w->allowed) == 0 ? CPU_COUNT(&w->allowed) : 0;
+  w->last_move = 0;
+#endif
+}
+
+static void leave_caller_cpu(worker_t *w) {
+#if defined(__linux__)
+  const int cc = atomic_load_explicit(&pool.caller_cpu, memory_order_relaxed);
+  if (cc < 0 || w->nallowed < 2 || w->nallowed < pool.nthreads || cc >= CPU_SETSIZE || !CPU_ISSET(cc, &w->allowed)) return;
+  if (sched_getcpu() != cc) return;
+  const int64_t t = now_ns();
+  if (t - w->last_move < 10000000) return;
+  w->last_move = t;
+  cpu_set_t away = w->allowed;
+  CPU_CLR(cc, &away);
+  if (pthread_setaffinity_np(pthread_self(), sizeof away, &away) == 0)
+    pthread_setaffinity_np(pthread_self(), sizeof w->allowed, &w->allowed);
+#else
+  (void)w;
+#endif
+}
+
+/* Polls until ready(arg) or SPIN_NS have passed; returns ready(arg). A polling worker (w) also
+ * moves off the caller's CPU if it finds itself there. */
+static int poll_for(int (*ready)(void *), void *arg, worker_t *w) {
+  if (ready(arg)) return 1;
+  if (SPIN_NS <= 0) return 0;
+  const int64_t deadline = now_ns() + SPIN_NS;
   for (;;) {
-    for (int spins = 0; spins < SPIN; spins++) {
-      if (atomic_load_explicit(&pool.generation, memory_order_acquire) != seen || atomic_load(&pool.quit)) break;
+    for (int i = 0; i < 16; i++) {
       cpu_relax();
+      if (ready(arg)) return 1;
     }
-    if (atomic_load_explicit(&pool.generation, memory_order_acquire) == seen && !atomic_load(&pool.quit)) {
+    sched_yield();
+    if (ready(arg)) return 1;
+    if (w) leave_caller_cpu(w);
+    if (now_ns() > deadline) return 0;
+  }
+}
+
+static void *worker(void *arg) {
+  const int tid = (int)(intptr_t)arg;
+  worker_t self;
+  worker_init(&self, tid);
+  uint32_t seen = start_seq;
+  for (;;) {
+    if (!poll_for(new_job, &seen, &self)) {
       pthread_mutex_lock(&pool.mu);
-      while (atomic_load(&pool.generation) == seen && !atomic_load(&pool.quit)) pthread_cond_wait(&pool.wake, &pool.mu);
+      while (!new_job(&seen)) pthread_cond_wait(&pool.wake, &pool.mu);
       pthread_mutex_unlock(&pool.mu);
     }
     if (atomic_load(&pool.quit)) break;
-    seen = atomic_load_explicit(&pool.generation, memory_order_acquire);
-    /* a new job cannot be published before every worker checked out of this one */
-    run_tasks(pool.fn, pool.ctx, pool.ntasks, tid);
-    if (atomic_fetch_add(&pool.checked_out, 1) + 1 == pool.nthreads - 1) {
-      pthread_mutex_lock(&pool.mu);
-      pthread_cond_signal(&pool.done);
-      pthread_mutex_unlock(&pool.mu);
+    /* enter the newest job, unless it is already closed */
+    uint64_t s = atomic_load_explicit(&pool.state, memory_order_acquire);
+    int entered = 0;
+    while (!(s & CLOSED)) {
+      if (atomic_compare_exchange_weak_explicit(&pool.state, &s, s + 1, memory_order_acquire, memory_order_acquire)) {
+        entered = 1;
+        break;
+      }
     }
+    seen = SEQ(s);
+    if (!entered) continue;
+    leave_caller_cpu(&self);
+    /* inside the job: its description cannot change until this worker leaves */
+    run_tasks(pool.fn, pool.ctx, tid);
+    atomic_fetch_sub_explicit(&pool.state, 1, memory_order_release);
   }
   /* scratch buffers of this thread are freed by lm_scratch's destructor key */
   return NULL;
@@ -105,13 +204,13 @@ static void stop_workers(void) {
 
 void lm_set_threads(int n) {
   const char *spin = getenv("LUMEN_SPIN");
-  SPIN = spin ? atoi(spin) : 0;
-  if (SPIN < 0) SPIN = 0;
+  int64_t us = spin && spin[0] ? atoll(spin) : DEFAULT_SPIN_US;
+  SPIN_NS = us > 0 ? (us < 1000000 ? us : 1000000) * 1000 : 0;
   if (n < 1) n = 1;
   if (n > MAX_THREADS) n = MAX_THREADS;
   pthread_mutex_lock(&busy);
   stop_workers();
-  start_generation = atomic_load(&pool.generation);
+  start_seq = SEQ(atomic_load(&pool.state));
   int started = 1;
   for (int i = 1; i < n; i++) {
     if (pthread_create(&pool.threads[i], NULL, worker, (void *)(intptr_t)i) != 0) break;
@@ -142,25 +241,32 @@ void lm_parallel(int64_t ntasks, lm_task_fn fn, void *ctx) {
     for (int64_t t = 0; t < ntasks; t++) fn(ctx, t, 0);
     return;
   }
-  pthread_mutex_lock(&pool.mu);
+  /* the previous job is closed and empty: no worker reads these fields now */
   pool.fn = fn; pool.ctx = ctx; pool.ntasks = ntasks;
+#if defined(__linux__)
+  atomic_store_explicit(&pool.caller_cpu, sched_getcpu(), memory_order_relaxed);
+#endif
   for (int i = 0; i < pool.nthreads; i++) {
     const int64_t lo = ntasks * i / pool.nthreads, hi = ntasks * (i + 1) / pool.nthreads;
     atomic_store_explicit(&pool.next[i], lo, memory_order_relaxed);
     pool.end[i] = hi;
   }
-  atomic_store(&pool.checked_out, 0);
-  atomic_fetch_add_explicit(&pool.generation, 1, memory_order_release);
+  const uint64_t seq = (uint64_t)(SEQ(atomic_load_explicit(&pool.state, memory_order_relaxed)) + 1u);
+  pthread_mutex_lock(&pool.mu);
+  atomic_store_explicit(&pool.state, seq << 32, memory_order_release);   /* open, nobody inside */
   pthread_cond_broadcast(&pool.wake);
   pthread_mutex_unlock(&pool.mu);
-  run_tasks(fn, ctx, ntasks, 0);
-  const int workers = pool.nthreads - 1;
-  for (int spins = 0; spins < SPIN && atomic_load(&pool.checked_out) < workers; spins++) cpu_relax();
-  if (atomic_load(&pool.checked_out) < workers) {
-    pthread_mutex_lock(&pool.mu);
-    while (atomic_load(&pool.checked_out) < workers) pthread_cond_wait(&pool.done, &pool.mu);
-    pthread_mutex_unlock(&pool.mu);
-  }
+  run_tasks(fn, ctx, 0);
+  /* every task is claimed: close the job and wait for the workers that entered it. They are
+   * running tasks they claimed, so the wait is short; the caller polls (yielding its core to
+   * anything runnable) rather than sleeping, because a woken thread tends to be placed on its
+   * waker's CPU, i.e. on the worker's (see leave_caller_cpu). */
+  uint64_t s = atomic_fetch_or_explicit(&pool.state, CLOSED, memory_order_acq_rel);
+  if ((s & INSIDE_MASK) != 0)
+    for (int i = 0; !workers_out(NULL); i++) {
+      cpu_relax();
+      if ((i & 15) == 15) sched_yield();
+    }
   pthread_mutex_unlock(&busy);
 }
 

@@ -131,6 +131,25 @@ test('matmul: large blocks (several KC slices, row blocks, column blocks) are bi
   }
 });
 
+test('matmul: row tasks split among 1, 2, 3 and 4 threads give bit-identical products', { skip }, () => {
+  // m of a few hundred rows is split into several tasks per thread (whole MR blocks, balanced)
+  const saved = getThreads();
+  try {
+    for (const [m, n, k, transA] of [[512, 96, 64, false], [1000, 40, 300, true], [250, 33, 129, false]] as const) {
+      const a = rand(m * k), b = rand(k * n);
+      const outs = [1, 2, 3, 4].map((T) => {
+        setThreads(T);
+        const out = buf(new Float32Array(m * n));
+        nat!.matmul({ a: buf(a), strideA: 0, b: buf(b), strideB: 0, out, strideOut: 0, batch: 1, m, n, k, transA, transB: false });
+        return data(out);
+      });
+      outs.forEach((o, i) => sameBits(outs[0]!, o, `matmul ${m}x${n}x${k} (1 vs ${i + 1} threads)`));
+    }
+  } finally {
+    setThreads(saved);
+  }
+});
+
 interface AttnCase { B: number; Tq: number; Tk: number; Hq: number; Hkv: number; D: number; causal: boolean; mask: boolean; pad: number }
 const ATTN: AttnCase[] = [
   { B: 2, Tq: 17, Tk: 17, Hq: 2, Hkv: 2, D: 16, causal: true, mask: false, pad: 0 },
@@ -328,6 +347,24 @@ test('cross-entropy with ignore index and label smoothing', { skip }, () => {
         close(got[i]!, want[i]!, `xent ${nm} ${rows}x${V} s=${smoothing}`, 1e-5, nm === 'losses' ? 1 : 0));
     }
   }
+});
+
+test('cross-entropy forward: large logits, -inf (masked) entries, many rows', { skip }, () => {
+  // the AVX-512 forward sums exp with a table-based exp and prefetches rows ahead: check rows that
+  // end a thread's range, logits far below the max (exp underflows) and -Infinity entries
+  const rows = 67, V = 1031;
+  const x = rand(rows * V, 30);
+  for (let r = 0; r < rows; r += 3) for (let j = 0; j < V; j += 7) x[r * V + j] = -Infinity;
+  const t = new Int32Array(rows);
+  for (let r = 0; r < rows; r++) { t[r] = rng.int(V); if (x[r * V + t[r]!] === -Infinity) t[r] = (t[r]! + 1) % V; }
+  const run = (be: Backend) => {
+    const losses = buf(new Float32Array(rows)), lse = buf(new Float32Array(rows));
+    be.crossEntropy(buf(x), buf(t), losses, lse, rows, V, -100, 0);
+    return [data(losses), data(lse)];
+  };
+  const want = run(ref), got = deterministic('xent -inf', run);
+  close(got[0]!, want[0]!, 'xent losses with -inf logits', 1e-5, 1);
+  close(got[1]!, want[1]!, 'xent lse with -inf logits');
 });
 
 test('embedding, embedding backward (repeated ids), rope forward and inverse', { skip }, () => {
