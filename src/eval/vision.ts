@@ -29,6 +29,8 @@ export interface VisionEvalOptions {
   onProgress?: (done: number, total: number) => void;
   /** Keep the first few mistakes per task/split (default 3). */
   keepMistakes?: number;
+  /** Where the image goes in the prompt: 'first' (default, `[image] question`) or 'last' (`question [image]`), as the model was trained. */
+  imagePlacement?: 'first' | 'last';
 }
 
 export interface VisionEvalResult {
@@ -59,7 +61,11 @@ export async function evaluateVision(model: MultimodalModel, o: VisionEvalOption
       res.mistakes[key] = [];
       for (let start = 0; start < o.n; start += bs) {
         const samples = await ds.batch(start, Math.min(bs, o.n - start));
-        const answers = model.answerBatch(samples.map((s) => [{ type: 'image' as const, pixels: s.image }, { type: 'text' as const, text: s.question }]),
+        const prompt = (s: (typeof samples)[number]) => {
+          const image = { type: 'image' as const, pixels: s.image }, text = { type: 'text' as const, text: s.question };
+          return o.imagePlacement === 'last' ? [text, image] : [image, text];
+        };
+        const answers = model.answerBatch(samples.map(prompt),
           { maxTokens: o.maxTokens ?? 12 });
         samples.forEach((s, i) => {
           if (normaliseAnswer(answers[i]!) === normaliseAnswer(s.answer)) correct++;

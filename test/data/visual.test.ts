@@ -7,7 +7,7 @@ import {
   VisualDataset, visualSpec, visualSample, renderSpec, VISUAL_TASKS, VISUAL_TASK_NAMES, COLORS, COLOR_NAMES, SHAPES,
   HELDOUT_PAIRS, isHeldoutPair, ANSWER_VOCABULARY, rgbToPng, TEXT_HELDOUT, TEXT_WORDS, CHART_HELDOUT, followUps, type VisualTask, type Split,
 } from '../../src/data/visual/index.ts';
-import { shapesQuestions, type ShapesScene } from '../../src/data/visual/shapes.ts';
+import { shapesQuestions, cellName, type ShapesScene } from '../../src/data/visual/shapes.ts';
 import type { TextScene } from '../../src/data/visual/text.ts';
 import { chartQuestions, type ChartScene } from '../../src/data/visual/charts.ts';
 import { InputError } from '../../src/util/errors.ts';
@@ -101,6 +101,13 @@ test('answers agree with the scene parameters and the documented vocabulary', ()
             assert.equal(objects.filter((o) => o.color === f!.color).length, 1);
             assert.equal(s.question, `what shape is the ${f!.color} object?`);
             assert.equal(s.answer, f!.shape);
+          }
+          if (task === 'color_at' || task === 'shape_at') {
+            const [, what, where] = /^what (color|shape) is the object at the (.+)\?$/.exec(s.question)!;
+            const at = objects.filter((o) => cellName(o.col, o.row) === where);
+            assert.deepEqual(at, [f], 'the named cell holds exactly the focus object');
+            assert.equal(what, task === 'color_at' ? 'color' : 'shape');
+            assert.equal(s.answer, task === 'color_at' ? f!.color : f!.shape);
           }
           if (task === 'count') {
             const shape = /how many (\w+)s are there\?/.exec(s.question)![1];

@@ -29,7 +29,10 @@ export async function run(argv: string[]): Promise<number> {
   const v = p.values;
   if (!v.model) throw new InputError('--model DIR is required');
   const cfg = readMultimodalConfig(v.model);
-  const trained = (cfg.train as { tasks?: string[] } | undefined)?.tasks;
+  const train = cfg.train as { tasks?: string[]; imagePlacement?: string } | undefined;
+  const trained = train?.tasks;
+  // the prompt order the model was trained with ('mixed' trained both; the image goes first then)
+  const imagePlacement = train?.imagePlacement === 'last' ? 'last' as const : 'first' as const;
   const tasks: VisualTask[] = v.tasks ? v.tasks.split(',').map((t) => checkTask(t.trim()))
     : [...new Set((trained ?? VISUAL_TASK_NAMES).map(checkTask))];
   const splits = (v.splits ?? 'heldout,compositional').split(',').map((s) => checkSplit(s.trim()));
@@ -37,7 +40,7 @@ export async function run(argv: string[]): Promise<number> {
   const model = loadMultimodal(v.model);
   const bar = new Progress({ label: 'eval vision', total: tasks.length * splits.length * n, unit: 'question' });
   const t0 = Date.now();
-  const r = await evaluateVision(model, { tasks, n, splits, seed: num('seed', v.seed, 20261, { int: true }), batchSize: num('batch', v.batch, 64, { min: 1, int: true }), onProgress: (d) => bar.update(d) });
+  const r = await evaluateVision(model, { tasks, n, splits, seed: num('seed', v.seed, 20261, { int: true }), batchSize: num('batch', v.batch, 64, { min: 1, int: true }), imagePlacement, onProgress: (d) => bar.update(d) });
   bar.done();
   console.log(formatVisionTable(r, tasks, splits));
   const out = v.out ?? join(v.model, 'eval-vision.json');

@@ -2,7 +2,8 @@
  * Synthetic visual question answering: unlimited samples, deterministic by seed, rendered from SVG
  * with sharp. Families and tasks (answers are short and canonical, compared by exact match):
  *
- *   shapes:   color, shape, size, position, count, relation     (see shapes.ts for the vocabulary)
+ *   shapes:   color, shape, size, position, count, relation,    (see shapes.ts for the vocabulary)
+ *             color_at, shape_at
  *   text:     number, word                                     (text.ts)
  *   charts:   bar_tallest, bar_value, line_highest, line_value (charts.ts)
  *   captions: caption                                          (captions.ts; the answer is a sentence)
@@ -41,6 +42,8 @@ export const VISUAL_TASKS = {
   position: { family: 'shapes', code: 4 },
   count: { family: 'shapes', code: 5 },
   relation: { family: 'shapes', code: 6 },
+  color_at: { family: 'shapes', code: 7 },
+  shape_at: { family: 'shapes', code: 8 },
   number: { family: 'text', code: 11 },
   word: { family: 'text', code: 12 },
   bar_tallest: { family: 'charts', code: 21 },
@@ -68,6 +71,8 @@ export const ANSWER_VOCABULARY: Record<VisualTask, readonly string[] | null> = {
   position: ['left', 'middle', 'right', 'top', 'bottom'],
   count: ['1', '2', '3', '4', '5'],
   relation: ['yes', 'no'],
+  color_at: COLOR_NAMES,
+  shape_at: SHAPES,
   number: null,
   word: TEXT_WORDS,
   bar_tallest: LETTERS,

@@ -1,7 +1,9 @@
 /**
  * Shapes scenes: coloured circles, squares and triangles on a 3×3 grid (so objects never overlap and
  * positions have clear names), with questions about colour, shape, size, position, count and the
- * relative position of two objects.
+ * relative position of two objects. color and shape name the object by its other attribute ("what
+ * color is the triangle?"); color_at and shape_at name it by its grid cell ("what color is the
+ * object at the top left?"), so the question carries no attribute that could hint at the answer.
  *
  * Answers (exact match):
  *   color:    red | green | blue | yellow | purple | gray
@@ -10,6 +12,7 @@
  *   position: left | middle | right   (columns)   or   top | middle | bottom   (rows)
  *   count:    1 … maxCount (default 5)
  *   relation: yes | no
+ *   color_at, shape_at: as color, shape
  */
 import type { Rng } from '../../tensor/rng.ts';
 import {
@@ -36,7 +39,7 @@ export interface ShapesScene {
   focus: number;
 }
 
-export const SHAPE_TASKS = ['color', 'shape', 'size', 'position', 'count', 'relation'] as const;
+export const SHAPE_TASKS = ['color', 'shape', 'size', 'position', 'count', 'relation', 'color_at', 'shape_at'] as const;
 export type ShapeTask = (typeof SHAPE_TASKS)[number];
 
 /** Grid cell centres (100×100 units). */
@@ -44,6 +47,14 @@ const CELL = [18, 50, 82];
 const RADIUS: Record<Size, number> = { big: 12, small: 7 };
 const COLS = ['left', 'middle', 'right'] as const;
 const ROWS = ['top', 'middle', 'bottom'] as const;
+
+/** How a position-referred question names grid cell (col, row): "top left", "top", …, "center". */
+export function cellName(col: number, row: number): string {
+  if (col === 1 && row === 1) return 'center';
+  if (col === 1) return ROWS[row]!;
+  if (row === 1) return COLS[col]!;
+  return `${ROWS[row]} ${COLS[col]}`;
+}
 
 export interface ShapesOptions {
   /** Largest count asked by the count task (1 … 9, default 5). */
@@ -133,6 +144,13 @@ export function shapesSample(task: ShapeTask, rng: Rng, split: Split, opts: Shap
       const f = objs[0]!;
       return done(objs, 0, `what shape is the ${f.color} object?`, f.shape);
     }
+    case 'color_at': case 'shape_at': {
+      // 1–3 objects; the question names the focus object by its grid cell, not by an attribute.
+      const n = intIn(rng, 1, 3);
+      const objs = place(rng, Array.from({ length: n }, (_, i) => (i === 0 ? focusWant(split) : { heldout: false })));
+      const f = objs[0]!, where = cellName(f.col, f.row);
+      return task === 'color_at' ? done(objs, 0, `what color is the object at the ${where}?`, f.color) : done(objs, 0, `what shape is the object at the ${where}?`, f.shape);
+    }
     case 'count': {
       // k objects of the asked shape plus 0–3 others; in the compositional split at least one of the
       // counted objects is a held-out pair.
@@ -170,7 +188,7 @@ export interface SceneQuestion { task: ShapeTask; question: string; answer: stri
 /**
  * Every question of the shapes tasks that a scene answers unambiguously, in a fixed order:
  * colour, size and position of each object whose shape is unique in the scene; the shape of each
- * object whose colour is unique; the count of each shape present (up to maxCount); left/right and
+ * object whose colour is unique; colour and shape of every object named by its grid cell; the count of each shape present (up to maxCount); left/right and
  * above/below for each ordered pair of uniquely coloured objects in different columns or rows.
  * Used for follow-up turns (several questions about one image in one training conversation).
  */
@@ -186,6 +204,9 @@ export function shapesQuestions(scene: ShapesScene, opts: ShapesOptions = {}): S
       out.push({ task: 'position', question: `is the ${o.shape} at the top, in the middle or at the bottom?`, answer: ROWS[o.row]! });
     }
     if (uniqueColor(o)) out.push({ task: 'shape', question: `what shape is the ${o.color} object?`, answer: o.shape });
+    const where = cellName(o.col, o.row);
+    out.push({ task: 'color_at', question: `what color is the object at the ${where}?`, answer: o.color });
+    out.push({ task: 'shape_at', question: `what shape is the object at the ${where}?`, answer: o.shape });
   }
   for (const shape of SHAPES) {
     const k = objs.filter((o) => o.shape === shape).length;
