@@ -10,7 +10,7 @@
  */
 import { bootstrap, type BootstrapResult, type Interval } from './bootstrap.ts';
 import { fitCapability, meanNegLogPass, predictCapability, type CapabilityFit, type CapabilityPoint } from './capability.ts';
-import { chinchillaLaw, computeLaw, fitChinchilla, fitComputeLaw, type ChinchillaLaw, type ComputeLaw } from './powerlaw.ts';
+import { chinchillaLaw, computeLaw, fitChinchilla, fitComputeLaw, type ChinchillaLaw, type ComputeLaw, type LossFitOptions } from './powerlaw.ts';
 import { byBudget, computeFrontier, frontierPoint, loglogFit, usableFrontier, type FrontierPoint } from './frontier.ts';
 import { WIDTH_LADDER, shapeConfig, shapeCounts } from './shape.ts';
 import type { FitResult } from './fit.ts';
@@ -44,7 +44,36 @@ export interface StudyFit {
   capabilityRunIds: string[];
   target: PlannedRun;
   targetNote: string;
+  /** How the L(C) prediction moves when the lowest budgets are left out (see rangeSensitivity). */
+  rangeCheck: RangeCheck;
   predictions: { loss: Predicted; lossNd: Predicted; negLogPass: Predicted; passRate: Predicted };
+}
+
+/** One refit of L(C) on the frontier points from `fromBudget` up. */
+export interface RangePrediction { fromBudget: number; points: number; prediction: number | null; reason?: string }
+/** Predictions of L(C) at the target from ever higher parts of the frontier, and their spread. */
+export interface RangeCheck { rows: RangePrediction[]; spreadPct: number | null }
+
+/**
+ * A check of the L(C) law itself: refits it after leaving out the lowest 0, 1, 2… frontier points
+ * (down to 4 points) and predicts the target each time. If the frontier follows one power law
+ * with a floor, the predictions agree; if it bends (small runs in another regime than large ones),
+ * they drift with the range, and their spread, (max − min) / median, is a lower bound on how far
+ * the prediction can be trusted — the bootstrap interval, which resamples runs, cannot show that.
+ */
+export function rangeSensitivity(points: readonly { budget: number; C: number; L: number }[], targetC: number, opts: LossFitOptions = {}): RangeCheck {
+  const sorted = [...points].sort((a, b) => a.C - b.C);
+  const rows: RangePrediction[] = [];
+  for (let k = 0; sorted.length - k >= 4; k++) {
+    const pts = sorted.slice(k);
+    const f = fitComputeLaw(pts.map((p) => ({ C: p.C, L: p.L })), opts);
+    const v = f.ok ? computeLaw(f.params, targetC) : NaN;
+    rows.push(f.ok && Number.isFinite(v) ? { fromBudget: pts[0]!.budget, points: pts.length, prediction: v }
+      : { fromBudget: pts[0]!.budget, points: pts.length, prediction: null, reason: f.ok ? 'prediction is not finite' : f.reason });
+  }
+  const vals = rows.flatMap((r) => (r.prediction === null ? [] : [r.prediction])).sort((a, b) => a - b);
+  const median = vals.length ? (vals[(vals.length - 1) >> 1]! + vals[vals.length >> 1]!) / 2 : NaN;
+  return { rows, spreadPct: vals.length >= 2 ? (100 * (vals[vals.length - 1]! - vals[0]!)) / median : null };
 }
 
 /** The best run of each budget (used for capability, where the frontier point must be a real model). */
@@ -103,6 +132,7 @@ export function fitStudy(plan: SweepPlan, records: RunRecord[], opts: StudyOptio
 
   // L(C) on the frontier.
   const computeFit = fitComputeLaw(usable.points.map((p) => ({ C: p.C, L: p.L })), lossOpts);
+  const rangeCheck = rangeSensitivity(usable.points, target.flops, lossOpts);
   const usedBudgets = new Set(usable.points.map((p) => p.budget));
   const computeCI = computeFit.ok && samples > 0 ? bootstrap(ordered.filter((r) => usedBudgets.has(r.budget)), (s) => fitComputeLaw(byBudget(s).map((g) => frontierPoint(g, method)).map((p) => ({ C: p.C, L: p.L })), lossOpts),
     (p) => ({ a: p.a, b: p.b, c: p.c, target: computeLaw(p, target.flops) }), { samples, seed, strata: strata.filter((_, i) => usedBudgets.has(ordered[i]!.budget)) }) : null;
@@ -131,7 +161,7 @@ export function fitStudy(plan: SweepPlan, records: RunRecord[], opts: StudyOptio
     negLogPass: predicted(cap, () => predictCapability((cap as { params: CapabilityFit }).params, target.flops).negLogPass, capCI, 'negLogPass'),
     passRate: predicted(cap, () => predictCapability((cap as { params: CapabilityFit }).params, target.flops).passRate, capCI, 'passRate'),
   };
-  return { frontier, frontierUsed: usable.points.map((p) => frontier.indexOf(p)), frontierNote: usable.note, computeLaw: computeFit, computeLawCI: computeCI, chinchilla: chin, chinchillaCI: chinCI, nOpt, capability: cap, capabilityCI: capCI, capabilityRunIds: capRuns.map((r) => r.id), target, targetNote: note, predictions };
+  return { frontier, frontierUsed: usable.points.map((p) => frontier.indexOf(p)), frontierNote: usable.note, computeLaw: computeFit, computeLawCI: computeCI, chinchilla: chin, chinchillaCI: chinCI, nOpt, capability: cap, capabilityCI: capCI, capabilityRunIds: capRuns.map((r) => r.id), target, targetNote: note, rangeCheck, predictions };
 }
 
 /** The target's measured capability metric on the problems the fit kept (pass rates below `floor` raised to it, since an unsolved problem has log 0 = −∞). */

@@ -176,6 +176,13 @@ export function reportMarkdown(plan: SweepPlan, records: RunRecord[], fit: Study
   L.push(...fitSection('L(N, D) = E + A/N^α + B/D^β (all runs)', fit.chinchilla, fit.chinchillaCI, ['E', 'A', 'alpha', 'B', 'beta']));
   L.push(...fitSection('−E[log pass_rate(C)] = α·C^(−k) (best run per budget)', fit.capability, fit.capabilityCI, ['alpha', 'k']));
   L.push(fit.nOpt ? `Compute-optimal size: N_opt(C) = ${fmt(fit.nOpt.g, 4)}·C^${fmt(fit.nOpt.h, 4)}.` : 'N_opt(C) could not be fitted.', '');
+  if (fit.rangeCheck) {
+    const rc = fit.rangeCheck;
+    L.push('### Range check: L(C) refitted without the lowest budgets', '', '| fitted from budget | points | predicted final loss |', '|---|---|---|');
+    for (const r of rc.rows) L.push(`| ${fmtFlops(r.fromBudget)} | ${r.points} | ${r.prediction === null ? `failed: ${r.reason}` : fmt(r.prediction)} |`);
+    L.push('', rc.spreadPct === null ? 'Too few successful refits to measure a spread.'
+      : `Spread of these predictions: ${rc.spreadPct.toFixed(1)}% of their median. ${rc.spreadPct > 2 ? '**The frontier does not follow one power law over the sweep**: the prediction depends on the range fitted, so it cannot be trusted to better than about this spread, whatever its bootstrap interval.' : 'The law is stable over the range fitted.'}`, '');
+  }
   L.push('## Frontier', '', '| budget | C used | loss | N_opt | D_opt | method | runs | optimum bracketed | in L(C) fit |', '|---|---|---|---|---|---|---|---|---|');
   fit.frontier.forEach((p, i) => L.push(`| ${fmtFlops(p.budget)} | ${fmtFlops(p.C)} | ${fmt(p.L)} | ${Math.round(p.N)} | ${Math.round(p.D)} | ${p.method} | ${p.runs} | ${p.bracketed ? 'yes' : 'no'} | ${fit.frontierUsed.includes(i) ? 'yes' : 'no'} |`));
   if (fit.frontierNote) L.push('', `Note: ${fit.frontierNote}.`);

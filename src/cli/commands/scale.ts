@@ -222,6 +222,8 @@ async function cmdFit(argv: string[]): Promise<number> {
   show('final loss, L(C) frontier', pred.loss);
   show('final loss, L(N, D)', pred.lossNd);
   show('pass rate (geo-mean, kept problems)', pred.passRate);
+  const rc = fit.rangeCheck;
+  if (rc.spreadPct !== null) console.log(`range check: refitting L(C) without the lowest budgets moves the prediction over ${rc.spreadPct.toFixed(1)}% (${rc.rows.map((r) => (r.prediction === null ? 'failed' : r.prediction.toFixed(3))).join(', ')})${rc.spreadPct > 2 ? ' — the frontier is not one power law over this sweep' : ''}`);
   console.log(`wrote ${paths.prediction}, ${paths.fit}, ${report}. Next: lumen scale verify --dir ${dir}`);
   return pred.loss.value === null ? 1 : 0;
 }
