@@ -8,8 +8,12 @@
 // (gyp variable lumen_isa=avx2); elsewhere with the baseline flags (NEON is baseline on arm64).
 // The GEMM's AVX2 and AVX-512 microkernels are chosen at run time in any case.
 // Set LUMEN_NATIVE_ISA=generic to force the portable build, LUMEN_SKIP_NATIVE=1 to skip it.
+//
+// The build runs in a staging copy (native/build-staging) and the finished addon is renamed onto
+// native/build/Release/lumen_native.node, so a rebuild never leaves a Lumen process that starts
+// meanwhile without an addon, and a failed or killed rebuild keeps the previous addon.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
@@ -47,20 +51,34 @@ function main() {
   const gyp = findNodeGyp();
   if (!gyp) { say('native addon not built: node-gyp not found (npm ships it); using the reference backend'); return; }
   const isa = hostIsa();
-  const args = [gyp, 'rebuild', `--directory=${nativeDir}`];
+  const staging = join(nativeDir, 'build-staging');
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging, { recursive: true });
+  cpSync(join(nativeDir, 'binding.gyp'), join(staging, 'binding.gyp'));
+  cpSync(join(nativeDir, 'src'), join(staging, 'src'), { recursive: true });
+  const args = [gyp, 'rebuild', `--directory=${staging}`];
   // Headers: node-gyp uses npm_config_nodedir when set (e.g. nodedir=/usr in ~/.npmrc); otherwise use the
   // headers installed next to this node binary, if any, so the build works offline; else node-gyp downloads them.
   const prefix = dirname(dirname(process.execPath));
   if (!process.env.npm_config_nodedir && existsSync(join(prefix, 'include', 'node', 'node_api.h'))) args.push(`--nodedir=${prefix}`);
   args.push('--', `-Dlumen_isa=${isa}`);
-  const r = spawnSync(process.execPath, args, { cwd: nativeDir, encoding: 'utf8', env: process.env });
-  if (r.status !== 0) {
-    const out = `${r.stdout ?? ''}\n${r.stderr ?? ''}`;
+  const r = spawnSync(process.execPath, args, { cwd: staging, encoding: 'utf8', env: process.env });
+  const built = join(staging, 'build', 'Release', 'lumen_native.node');
+  const target = join(nativeDir, 'build', 'Release', 'lumen_native.node');
+  const kept = existsSync(target) ? ' (the previous addon stays in place)' : '';
+  const ok = r.status === 0 && existsSync(built);
+  if (ok) {
+    mkdirSync(dirname(target), { recursive: true });
+    renameSync(built, target);   // atomic: a process loading the addon sees the old file or the new one
+  }
+  rmSync(staging, { recursive: true, force: true });
+  if (!ok) {
+    const out = `${r.stdout ?? ''}\n${r.stderr ?? ''}${r.status === 0 ? '\nerror: node-gyp reported success but wrote no lumen_native.node' : ''}`;
     if (verbose) process.stderr.write(out);
     const lines = out.split('\n').map((l) => l.trim());
     const firstError = lines.find((l) => /\berror:/i.test(l)) ?? lines.find((l) => /ERR! stack Error/.test(l))
       ?? lines.find((l) => /ERR!/.test(l)) ?? `node-gyp exit ${r.status}`;
-    say(`native addon build failed (${firstError.slice(0, 160)}); using the reference backend (LUMEN_NATIVE_VERBOSE=1 shows the log)`);
+    say(`native addon build failed (${firstError.slice(0, 160)})${kept || '; using the reference backend'} (LUMEN_NATIVE_VERBOSE=1 shows the log)`);
     return;
   }
   if (verbose) process.stdout.write(r.stdout ?? '');
