@@ -8,7 +8,7 @@
  * the problems (the dominant noise is which problems happen to be in the set), or the models
  * when there are fewer than 5 problems.
  */
-import { bootstrap, type BootstrapResult, type Interval } from './bootstrap.ts';
+import { bootstrap, quantile, type BootstrapResult, type Interval } from './bootstrap.ts';
 import { fitCapability, meanNegLogPass, predictCapability, type CapabilityFit, type CapabilityPoint } from './capability.ts';
 import { chinchillaLaw, computeLaw, fitChinchilla, fitComputeLaw, type ChinchillaLaw, type ComputeLaw, type LossFitOptions } from './powerlaw.ts';
 import { byBudget, computeFrontier, frontierPoint, loglogFit, usableFrontier, type FrontierPoint } from './frontier.ts';
@@ -72,8 +72,7 @@ export function rangeSensitivity(points: readonly { budget: number; C: number; L
       : { fromBudget: pts[0]!.budget, points: pts.length, prediction: null, reason: f.ok ? 'prediction is not finite' : f.reason });
   }
   const vals = rows.flatMap((r) => (r.prediction === null ? [] : [r.prediction])).sort((a, b) => a - b);
-  const median = vals.length ? (vals[(vals.length - 1) >> 1]! + vals[vals.length >> 1]!) / 2 : NaN;
-  return { rows, spreadPct: vals.length >= 2 ? (100 * (vals[vals.length - 1]! - vals[0]!)) / median : null };
+  return { rows, spreadPct: vals.length >= 2 ? (100 * (vals[vals.length - 1]! - vals[0]!)) / quantile(vals, 0.5) : null };
 }
 
 /** The best run of each budget (used for capability, where the frontier point must be a real model). */
