@@ -63,7 +63,7 @@ typedef struct {
   _Atomic uint64_t state;         /* see above; a new job is published with a release store */
   _Atomic int quit;
   _Atomic int caller_cpu;         /* the CPU the caller published the current job from, or -1 */
-  lm_task_fn fn; void *ctx; int64_t ntasks;
+  lm_task_fn fn; void *ctx;
   /* Tasks are split into one contiguous range per thread; range i is claimed through next[i]
    * (up to end[i]). A thread runs its own range first, then steals from the others' ranges, so
    * a late-waking worker still gets its share while a descheduled one is covered by the rest. */
@@ -242,7 +242,7 @@ void lm_parallel(int64_t ntasks, lm_task_fn fn, void *ctx) {
     return;
   }
   /* the previous job is closed and empty: no worker reads these fields now */
-  pool.fn = fn; pool.ctx = ctx; pool.ntasks = ntasks;
+  pool.fn = fn; pool.ctx = ctx;
 #if defined(__linux__)
   atomic_store_explicit(&pool.caller_cpu, sched_getcpu(), memory_order_relaxed);
 #endif
