@@ -80,6 +80,11 @@ export interface MMBatch {
   /** (N, 3, S, S) pixels of the N images, in the order of `imagePositions`. */
   pixels: Float32Array;
   nImages: number;
+  /**
+   * Per example, the flat rows b·T + t whose target is the first token of an assistant turn, turn
+   * by turn (where a training loss can add a question's answer prior, src/train/answer-prior.ts).
+   */
+  answerStarts?: number[][];
 }
 
 /** Token ids the model needs from its tokenizer. */
@@ -121,14 +126,21 @@ export function collate(examples: Example[], special: SpecialIds, vision: Vision
   const nImages = examples.reduce((s, ex) => s + ex.images.length, 0);
   const pixels = new Float32Array(nImages * px);
   let img = 0;
+  const answerStarts: number[][] = [];
   expanded.forEach((x, b) => {
     if (x.ids.length > len) throw new InputError(`example ${b}: ${x.ids.length} positions exceed T = ${len}`);
     x.ids.forEach((t, i) => { ids[b * len + i] = t; });
-    for (let i = 0; i + 1 < x.ids.length; i++) if (x.learn[i + 1]) targets[b * len + i] = x.ids[i + 1]!;
+    const starts: number[] = [];
+    for (let i = 0; i + 1 < x.ids.length; i++) {
+      if (!x.learn[i + 1]) continue;
+      targets[b * len + i] = x.ids[i + 1]!;
+      if (!x.learn[i]) starts.push(b * len + i);
+    }
+    answerStarts.push(starts);
     for (const s of x.slots) positions.push(b * len + s);
     for (const p of examples[b]!.images) pixels.set(p, (img++) * px);
   });
-  return { B, T: len, ids, targets, imagePositions: Int32Array.from(positions), pixels, nImages };
+  return { B, T: len, ids, targets, imagePositions: Int32Array.from(positions), pixels, nImages, answerStarts };
 }
 
 /** The KV-cache state of one sequence being served. */
@@ -229,15 +241,27 @@ export class MultimodalModel {
    * Cross-entropy over the text targets of the batch; only target rows reach the output head.
    * `weighting` 'token' (default): the mean over target tokens; 'sample': the mean over sequences of
    * each sequence's mean, so a 4-token answer weighs as much as a 1-token one.
+   * `logitBias`: flat row b·T + t → a (V) vector added to that row's logits before the
+   * cross-entropy (a fixed term: no gradient flows into it). Rows that are not targets are ignored.
    */
-  loss(batch: MMBatch, opts: { dropoutSeed?: number; weighting?: 'token' | 'sample' } = {}): Tensor {
+  loss(batch: MMBatch, opts: { dropoutSeed?: number; weighting?: 'token' | 'sample'; logitBias?: ReadonlyMap<number, Float32Array> } = {}): Tensor {
     const rows: number[] = [], tg: number[] = [];
     batch.targets.forEach((t, i) => { if (t !== -100) { rows.push(i); tg.push(t); } });
     if (rows.length === 0) throw new InputError('multimodal loss: the batch has no text targets (no assistant tokens)');
     const C = this.config.model.width;
     const h = ops.reshape(this.hidden(batch, { dropoutSeed: opts.dropoutSeed }), [batch.B * batch.T, C]);
     const sel = ops.embedding(h, Tensor.from(Int32Array.from(rows), [rows.length]));   // (n, C): gather of the target rows
-    const logits = this.gpt.logits(sel);                                                 // (n, V)
+    let logits = this.gpt.logits(sel);                                                   // (n, V)
+    if (opts.logitBias && opts.logitBias.size > 0) {
+      const V = logits.shape[1]!, bias = new Float32Array(rows.length * V);
+      rows.forEach((r, k) => {
+        const b = opts.logitBias!.get(r);
+        if (!b) return;
+        if (b.length !== V) throw new InputError(`multimodal loss: logit bias of row ${r} has ${b.length} entries, expected ${V}`);
+        bias.set(b, k * V);
+      });
+      logits = ops.add(logits, Tensor.from(bias, [rows.length, V]));
+    }
     const targets = Tensor.from(Int32Array.from(tg), [tg.length]);
     if ((opts.weighting ?? 'token') === 'token') return ops.crossEntropy(logits, targets);
     const perSeq = new Map<number, number>();

@@ -52,6 +52,7 @@ import { MODEL_PRESETS, parseGPTConfig, paramCount, type GPTConfig } from '../mo
 import { parseVisionConfig, visionParamCount, type VisionConfig } from '../models/vit.ts';
 import { MultimodalModel, chatExample, collate, saveMultimodal, copyWeights, readMultimodalConfig, type Example, type MMBatch, type SpecialIds } from '../models/multimodal.ts';
 import { readModelConfig } from './checkpoint.ts';
+import { AnswerPrior } from './answer-prior.ts';
 import { AdamW, learningRate } from './optimizer.ts';
 import { applyOverrides, SCHEDULE_FIELDS } from './trainer.ts';
 import { VisualDataset, visualSpec, checkTask, followUps, type VisualSample, type VisualTask, type QA } from '../data/visual/index.ts';
@@ -92,6 +93,11 @@ export const MMTrainConfigSchema = z.object({
   /** Where the image goes in the prompt: before the question, after it, or alternating by sample. */
   imagePlacement: z.enum(['first', 'last', 'mixed']),
   init: InitSchema,
+  /**
+   * Question-prior debiasing (src/train/answer-prior.ts): the strength of the log answer prior added
+   * to the logits of each first answer token in the training loss; 0 = off.
+   */
+  answerPrior: z.number().min(0).max(4),
   ...SCHEDULE_FIELDS,
   /** Held-out samples whose loss is logged every evalEvery steps (0 = never). */
   evalSamples: z.number().int().min(1),
@@ -102,7 +108,7 @@ export type MMTrainConfig = Omit<z.infer<typeof MMTrainConfigSchema>, 'model' | 
 const LM_DEFAULTS = MODEL_PRESETS.tiny!;
 const TRAIN_DEFAULTS = {
   init: { from: null, alignSteps: 0 }, minLr: 0, weightDecay: 0.05, beta1: 0.9, beta2: 0.98, eps: 1e-8, gradClip: 1,
-  evalSamples: 64, logEvery: 10, seed: 1337, tokenizerVocab: 512, turns: 1, imagePlacement: 'first' as const, lossWeighting: 'token' as const, batchMode: 'mixed' as const,
+  evalSamples: 64, logEvery: 10, seed: 1337, tokenizerVocab: 512, turns: 1, answerPrior: 0, imagePlacement: 'first' as const, lossWeighting: 'token' as const, batchMode: 'mixed' as const,
 };
 
 /**
@@ -322,6 +328,18 @@ export function trainedSteps(dir: string): number {
   }
 }
 
+/** The answer prior's offsets at each training conversation's answer starts (turn j answers question j). */
+function priorBias(prior: AnswerPrior, batch: MMBatch, samples: readonly VisualSample[], follow: readonly QA[][]): Map<number, Float32Array> {
+  const out = new Map<number, Float32Array>();
+  samples.forEach((s, b) => {
+    const questions = [s.question, ...follow[b]!.map((q) => q.question)];
+    const starts = batch.answerStarts![b]!;
+    if (starts.length !== questions.length) throw new Error(`priorBias: ${starts.length} answer starts for ${questions.length} questions`); // a bug, not an input error
+    questions.forEach((q, j) => { const off = prior.offset(q); if (off) out.set(starts[j]!, off); });
+  });
+  return out;
+}
+
 /** Makes only the parameters whose names pass `train` trainable (the others get no gradient). */
 function setTrainable(model: MultimodalModel, train: (name: string) => boolean): void {
   for (const p of model.params()) p.tensor.requiresGrad = train(p.name);
@@ -358,6 +376,7 @@ export async function trainMultimodal(o: MMTrainOptions): Promise<{ model: Multi
   }
   const opt = new AdamW(model.params(), { lr: cfg.lr, beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.eps, weightDecay: cfg.weightDecay, gradClip: cfg.gradClip });
   const special = specialIds(tok);
+  const prior = cfg.answerPrior > 0 ? new AnswerPrior(tok, cfg.tasks, cfg.seed, { strength: cfg.answerPrior }) : null;
   const B = cfg.batchSize, total = cfg.init.alignSteps + cfg.steps;
   const cacheDir = join(root, 'data', 'visual-cache');
   const data = new TaskMixture(cfg.tasks, 'train', cfg.seed, cfg.vision.imageSize, cacheDir);
@@ -395,9 +414,10 @@ export async function trainMultimodal(o: MMTrainOptions): Promise<{ model: Multi
     const batchSamples = await pending;
     if (step + 1 < total) { pending = fetch(step + 1); pending.catch(() => undefined); }
     const first = (i: number) => cfg.imagePlacement === 'first' || (cfg.imagePlacement === 'mixed' && i % 2 === 0);
-    const batch: MMBatch = collate(batchSamples.map((s, i) => sampleExample(tok, s, first(i), followUps(s, cfg.tasks, cfg.turns - 1))), special, cfg.vision, cfg.model.contextLength);
+    const follow = batchSamples.map((s) => followUps(s, cfg.tasks, cfg.turns - 1));
+    const batch: MMBatch = collate(batchSamples.map((s, i) => sampleExample(tok, s, first(i), follow[i])), special, cfg.vision, cfg.model.contextLength);
     const lr = learningRate(step, sched);
-    const loss = model.loss(batch, { dropoutSeed: step + cfg.seed, weighting: cfg.lossWeighting });
+    const loss = model.loss(batch, { dropoutSeed: step + cfg.seed, weighting: cfg.lossWeighting, logitBias: prior ? priorBias(prior, batch, batchSamples, follow) : undefined });
     const lossValue = loss.item();
     loss.backward();
     const gradNorm = opt.update(lr);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   VisualDataset, visualSpec, visualSample, renderSpec, VISUAL_TASKS, VISUAL_TASK_NAMES, COLORS, COLOR_NAMES, SHAPES,
-  HELDOUT_PAIRS, isHeldoutPair, ANSWER_VOCABULARY, rgbToPng, TEXT_HELDOUT, TEXT_WORDS, CHART_HELDOUT, followUps, type VisualTask, type Split,
+  HELDOUT_PAIRS, isHeldoutPair, ANSWER_VOCABULARY, rgbToPng, renderSvg, renderSvgs, TEXT_HELDOUT, TEXT_WORDS, CHART_HELDOUT, followUps, type VisualTask, type Split,
 } from '../../src/data/visual/index.ts';
 import { shapesQuestions, cellName, type ShapesScene } from '../../src/data/visual/shapes.ts';
 import type { TextScene } from '../../src/data/visual/text.ts';
@@ -124,6 +124,7 @@ test('answers agree with the scene parameters and the documented vocabulary', ()
         } else if (fam === 'text') {
           const t = s.scene as TextScene;
           assert.equal(s.answer, t.text);
+          assert.ok(Number.isInteger(2 * t.fontSize) && t.fontSize >= 10, `font size ${t.fontSize} comes in half units`);
           if (task === 'number') assert.match(s.answer, /^[1-9]\d{3}$/);
           else assert.ok((TEXT_WORDS as readonly string[]).includes(s.answer));
         } else if (fam === 'charts') {
@@ -210,13 +211,26 @@ test('cached batches equal rendered ones, and are read back from the cache', asy
     assert.deepEqual(cached.map((s) => s.rgb), plain.map((s) => s.rgb));
     const key = readdirSync(dir);
     assert.equal(key.length, 1);
-    assert.match(key[0]!, /^v1-heldout-seed3-s16-/);
+    assert.match(key[0]!, /^v2-heldout-seed3-s16-/);
     assert.deepEqual(readdirSync(join(dir, key[0]!)).sort(), ['chunk-0.json', 'chunk-0.rgb', 'chunk-1.json', 'chunk-1.rgb']);
     const again = await new VisualDataset({ ...opts, cacheDir: dir }).batch(250, 10);
     assert.deepEqual(again.map((s) => s.image), plain.map((s) => s.image));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('renderSvgs (many scenes per sharp call) gives the pixels of renderSvg one at a time, for every task', async () => {
+  for (const size of [16, 48]) {
+    // 20 scenes: a sheet with a partial second row.
+    const specs = VISUAL_TASK_NAMES.flatMap((t, i) => [visualSpec(t, 'train', 3, i), ...(i < 5 ? [visualSpec(t, 'compositional', 3, i)] : [])]);
+    const many = await renderSvgs(specs.map((s) => s.svg), size);
+    assert.equal(many.length, specs.length);
+    for (let k = 0; k < specs.length; k++) assert.deepEqual(many[k], await renderSvg(specs[k]!.svg, size), `${specs[k]!.task} at ${size}px`);
+  }
+  assert.deepEqual(await renderSvgs([], 32), []);
+  await assert.rejects(renderSvgs(['<svg xmlns="http://www.w3.org/2000/svg"></svg>'], 32), /not an svgDoc document/);
+  await assert.rejects(renderSvgs([visualSpec('color', 'train', 1, 0).svg], 4), /size must be an integer in \[8, 1024\]/);
 });
 
 test('bad task, split or size names the problem', () => {

@@ -11,8 +11,8 @@
  * Splits: 'train'; 'heldout' = the train distribution with disjoint generator seeds; 'compositional'
  * = attribute combinations never seen in train (HELDOUT_PAIRS, TEXT_HELDOUT, CHART_HELDOUT).
  *
- * `VisualDataset` serves sample i of a task mixture (round robin over its tasks), renders with a
- * bounded number of sharp jobs in flight, and can cache rendered chunks of 256 samples to a
+ * `VisualDataset` serves sample i of a task mixture (round robin over its tasks), renders many
+ * scenes per sharp call (renderSvgs) with a bounded number of calls in flight, and can cache rendered chunks of 256 samples to a
  * directory keyed by (split, seed, size, tasks).
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -26,13 +26,13 @@ import { shapesSample, shapesQuestions, type ShapeTask, type ShapesOptions, type
 import { textSample, TEXT_WORDS, type TextTask } from './text.ts';
 import { chartSample, chartQuestions, type ChartTask, type ChartScene } from './charts.ts';
 import { captionSample } from './captions.ts';
-import { renderSvg, mapLimit } from './render.ts';
+import { renderSvg, renderSvgs, mapLimit } from './render.ts';
 
 export * from './scene.ts';
 export { SHAPE_TASKS } from './shapes.ts';
 export { TEXT_TASKS, TEXT_WORDS, TEXT_HELDOUT, FONTS } from './text.ts';
 export { CHART_TASKS, CHART_HELDOUT } from './charts.ts';
-export { renderSvg, rgbToPng } from './render.ts';
+export { renderSvg, renderSvgs, rgbToPng } from './render.ts';
 
 /** Every task, its family and its fixed stream code (codes never change, so streams stay stable). */
 export const VISUAL_TASKS = {
@@ -149,6 +149,18 @@ export async function renderSpec(spec: VisualSpec, opts: VisualOptions = {}): Pr
   return finish(spec, size, rgb, opts);
 }
 
+/** Samples per sharp call when rendering many (see renderSvgs). */
+const SHEET = 64;
+
+/** Renders many specs, SHEET per sharp call, at most `concurrency` calls in flight; keeps the order. */
+export async function renderSpecs(specs: readonly VisualSpec[], opts: VisualOptions & { concurrency?: number } = {}): Promise<VisualSample[]> {
+  const size = opts.size ?? 32;
+  const sheets: VisualSpec[][] = [];
+  for (let i = 0; i < specs.length; i += SHEET) sheets.push(specs.slice(i, i + SHEET));
+  const rendered = await mapLimit(sheets, opts.concurrency ?? 4, (sheet) => renderSvgs(sheet.map((s) => s.svg), size));
+  return rendered.flat().map((rgb, i) => finish(specs[i]!, size, rgb, opts));
+}
+
 function finish(spec: Omit<VisualSpec, 'svg'>, size: number, rgb: Uint8Array, opts: VisualOptions): VisualSample {
   const image = rgbToChw(rgb, size, size, { mean: opts.mean ?? DEFAULT_MEAN, std: opts.std ?? DEFAULT_STD });
   const { task, family, split, seed, index, question, answer, scene } = spec;
@@ -167,7 +179,7 @@ export interface DatasetOptions extends VisualOptions {
   seed?: number;
   /** Directory for rendered chunks; omitted: no cache. */
   cacheDir?: string;
-  /** sharp jobs in flight (default 4). */
+  /** sharp calls in flight, each rendering up to 64 scenes (default 4). */
   concurrency?: number;
 }
 
@@ -192,7 +204,7 @@ export class VisualDataset {
     if (!Number.isInteger(this.size) || this.size < 8 || this.size > 1024) throw new InputError(`VisualDataset: size must be an integer in [8, 1024], got ${this.size}`);
     this.opts = opts;
     const h = createHash('sha256').update(JSON.stringify([this.tasks, opts.maxCount ?? 5])).digest('hex').slice(0, 10);
-    this.cacheKey = `v1-${this.split}-seed${this.seed}-s${this.size}-${h}`;
+    this.cacheKey = `v2-${this.split}-seed${this.seed}-s${this.size}-${h}`;
   }
 
   /** The spec of sample i: task tasks[i mod n], its (i div n)-th sample. */
@@ -205,8 +217,7 @@ export class VisualDataset {
   async batch(start: number, count: number): Promise<VisualSample[]> {
     if (!Number.isSafeInteger(start) || start < 0 || !Number.isSafeInteger(count) || count < 0) throw new InputError(`VisualDataset.batch: bad range start=${start} count=${count}`);
     if (!this.opts.cacheDir) {
-      const idx = Array.from({ length: count }, (_, k) => start + k);
-      return mapLimit(idx, this.opts.concurrency ?? 4, (i) => renderSpec(this.spec(i), this.opts));
+      return renderSpecs(Array.from({ length: count }, (_, k) => this.spec(start + k)), this.opts);
     }
     const out: VisualSample[] = [];
     for (let c = Math.floor(start / CHUNK); c * CHUNK < start + count; c++) {
@@ -231,7 +242,7 @@ export class VisualDataset {
       // A damaged cache entry is re-rendered below and overwritten.
     }
     const specs = Array.from({ length: CHUNK }, (_, k) => this.spec(c * CHUNK + k));
-    const samples = await mapLimit(specs, this.opts.concurrency ?? 4, (s) => renderSpec(s, this.opts));
+    const samples = await renderSpecs(specs, this.opts);
     writeFileAtomic(bin, samples.map((s) => s.rgb));
     writeFileAtomic(meta, JSON.stringify(specs.map(({ svg: _svg, ...rest }) => rest)));
     return samples;

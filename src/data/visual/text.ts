@@ -42,7 +42,8 @@ export interface TextScene {
 /**
  * Ink width per character in em, measured on DejaVu at the widest case of each task (digits: "0000";
  * words: "map"), rounded up. The font size is then drawn in [0.75, 1] × the largest size that fits
- * in 94 units, capped at MAX_SIZE, so text is as big as the image allows and never clipped.
+ * in 94 units, capped at MAX_SIZE, and rounded down to half a unit, so text is as big as the image
+ * allows and never clipped.
  */
 const INK_EM: Record<TextTask, Record<Font, [normal: number, bold: number]>> = {
   number: { 'sans-serif': [0.61, 0.68], serif: [0.61, 0.68], monospace: [0.58, 0.58] },
@@ -63,7 +64,9 @@ export function textSample(task: TextTask, rng: Rng, split: Split): SceneSpec<Te
   const text = task === 'number' ? String(intIn(rng, 1000, 9999)) : pick(rng, TEXT_WORDS);
   const em = INK_EM[task][font][bold ? 1 : 0];
   const hi = Math.min(MAX_SIZE[task], 94 / (text.length * em));
-  const fontSize = hi * (0.75 + 0.25 * rng.uniform());
+  // Sizes come in steps of half a unit (a quarter pixel at 48 px): the text renderer keeps a
+  // font per size, and a new size per image made text scenes 7× as costly to render.
+  const fontSize = Math.max(0.5, Math.floor(2 * hi * (0.75 + 0.25 * rng.uniform())) / 2);
   const half = (text.length * em * fontSize) / 2;
   const x = 3 + half + rng.uniform() * Math.max(0, 94 - 2 * half);
   const ascent = 0.77 * fontSize, descent = 0.23 * fontSize; // measured: 0.76 and at most 0.22
