@@ -10,15 +10,23 @@ import { f2, type Shape } from './scene.ts';
  * Returns interleaved RGB bytes (size, size, 3).
  */
 export async function renderSvg(svg: string, size: number): Promise<Uint8Array> {
+  checkSize(size);
+  return rasterise(svg.replace('width="100" height="100"', `width="${size}" height="${size}"`), size, size, 'renderSvg');
+}
+
+function checkSize(size: number): void {
   if (!Number.isInteger(size) || size < 8 || size > 1024) throw new InputError(`visual image size must be an integer in [8, 1024], got ${size}`);
-  const doc = svg.replace('width="100" height="100"', `width="${size}" height="${size}"`);
-  const { data, info } = await sharp(Buffer.from(doc), { density: 72 })
+}
+
+/** An SVG document of W×H pixels → interleaved RGB bytes on white; `who` names the caller in errors. */
+async function rasterise(doc: string, W: number, H: number, who: string): Promise<Uint8Array> {
+  const { data, info } = await sharp(Buffer.from(doc), { density: 72, limitInputPixels: false })
     .flatten({ background: '#ffffff' })
     .removeAlpha()
     .raw()
     .toBuffer({ resolveWithObject: true });
-  if (info.width !== size || info.height !== size || info.channels !== 3) {
-    throw new LumenError(`renderSvg: expected ${size}×${size}×3, sharp gave ${info.width}×${info.height}×${info.channels}`);
+  if (info.width !== W || info.height !== H || info.channels !== 3) {
+    throw new LumenError(`${who}: expected ${W}×${H}×3, sharp gave ${info.width}×${info.height}×${info.channels}`);
   }
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
@@ -35,7 +43,7 @@ const DOC_OPEN = /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg" viewBox="0 0 10
  * per-document setup dominates at these sizes. Returns one (size, size, 3) RGB array per document.
  */
 export async function renderSvgs(svgs: readonly string[], size: number): Promise<Uint8Array[]> {
-  if (!Number.isInteger(size) || size < 8 || size > 1024) throw new InputError(`visual image size must be an integer in [8, 1024], got ${size}`);
+  checkSize(size);
   if (svgs.length === 0) return [];
   const cols = Math.min(SHEET_COLUMNS, svgs.length), rows = Math.ceil(svgs.length / cols);
   const W = cols * size, H = rows * size;
@@ -46,14 +54,7 @@ export async function renderSvgs(svgs: readonly string[], size: number): Promise
     return `<svg x="${(k % cols) * size}" y="${Math.floor(k / cols) * size}" width="${size}" height="${size}" viewBox="0 0 100 100">${body}</svg>`;
   });
   const doc = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}">${tiles.join('')}</svg>`;
-  const { data, info } = await sharp(Buffer.from(doc), { density: 72, limitInputPixels: false })
-    .flatten({ background: '#ffffff' })
-    .removeAlpha()
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  if (info.width !== W || info.height !== H || info.channels !== 3) {
-    throw new LumenError(`renderSvgs: expected ${W}×${H}×3, sharp gave ${info.width}×${info.height}×${info.channels}`);
-  }
+  const data = await rasterise(doc, W, H, 'renderSvgs');
   const row = size * 3;
   return svgs.map((_, k) => {
     const out = new Uint8Array(size * row);
