@@ -104,6 +104,12 @@ export const MMTrainConfigSchema = z.object({
    * to the logits of each first answer token in the training loss; 0 = off.
    */
   answerPrior: z.number().min(0).max(4),
+  /**
+   * Appearance jitter of the training images of the shapes tasks, in [0, 1] (src/data/visual
+   * jitterScene: fill colours and sizes vary around their canonical values); 0 = off. Evaluation
+   * always uses the canonical appearance.
+   */
+  jitter: z.number().min(0).max(1),
   ...SCHEDULE_FIELDS,
   /** Held-out samples whose loss is logged every evalEvery steps (0 = never). */
   evalSamples: z.number().int().min(1),
@@ -114,7 +120,7 @@ export type MMTrainConfig = Omit<z.infer<typeof MMTrainConfigSchema>, 'model' | 
 const LM_DEFAULTS = MODEL_PRESETS.tiny!;
 const TRAIN_DEFAULTS = {
   init: { from: null, alignSteps: 0 }, minLr: 0, weightDecay: 0.05, beta1: 0.9, beta2: 0.98, eps: 1e-8, gradClip: 1,
-  evalSamples: 64, logEvery: 10, seed: 1337, tokenizerVocab: 512, turns: 1, answerPrior: 0, imagePlacement: 'first' as const, lossWeighting: 'token' as const, batchMode: 'mixed' as const,
+  evalSamples: 64, logEvery: 10, seed: 1337, tokenizerVocab: 512, turns: 1, answerPrior: 0, jitter: 0, imagePlacement: 'first' as const, lossWeighting: 'token' as const, batchMode: 'mixed' as const,
 };
 
 /**
@@ -221,7 +227,7 @@ export class TaskMixture {
   /** For slot j of a round: its task, how many slots that task has, and its rank among them. */
   private readonly slots: { task: VisualTask; count: number; rank: number }[];
 
-  constructor(readonly tasks: readonly VisualTask[], split: 'train' | 'heldout' | 'compositional', seed: number, size: number, cacheDir?: string) {
+  constructor(readonly tasks: readonly VisualTask[], split: 'train' | 'heldout' | 'compositional', seed: number, size: number, cacheDir?: string, opts: { jitter?: number } = {}) {
     const seen = new Map<VisualTask, number>();
     this.slots = tasks.map((task) => {
       const rank = seen.get(task) ?? 0;
@@ -229,7 +235,7 @@ export class TaskMixture {
       return { task, count: 0, rank };
     });
     for (const s of this.slots) s.count = seen.get(s.task)!;
-    for (const t of seen.keys()) this.byTask.set(t, new VisualDataset({ tasks: [t], split, seed, size, cacheDir }));
+    for (const t of seen.keys()) this.byTask.set(t, new VisualDataset({ tasks: [t], split, seed, size, cacheDir, jitter: opts.jitter }));
   }
 
   /**
@@ -385,7 +391,7 @@ export async function trainMultimodal(o: MMTrainOptions): Promise<{ model: Multi
   const prior = cfg.answerPrior > 0 ? new AnswerPrior(tok, cfg.tasks, cfg.seed, { strength: cfg.answerPrior }) : null;
   const B = cfg.batchSize, total = cfg.init.alignSteps + cfg.steps;
   const cacheDir = join(root, 'data', 'visual-cache');
-  const data = new TaskMixture(cfg.tasks, 'train', cfg.seed, cfg.vision.imageSize, cacheDir);
+  const data = new TaskMixture(cfg.tasks, 'train', cfg.seed, cfg.vision.imageSize, cacheDir, { jitter: cfg.jitter });
   const heldout = cfg.evalEvery > 0 ? await new TaskMixture(cfg.tasks, 'heldout', cfg.seed, cfg.vision.imageSize, cacheDir).batch(0, cfg.evalSamples) : [];
 
   const metricsPath = join(o.outDir, 'metrics.jsonl');

@@ -119,6 +119,10 @@ test('task mixture: a task listed twice gets two distinct samples per round, in 
   const steps = await Promise.all([0, 1, 2, 3, 4].map((st) => mix.taskBatch(st, 2)));
   assert.deepEqual(steps.map((x) => x.map((s) => `${s.task}#${s.index}`).join(' ')),
     ['color#0 color#1', 'count#0 count#1', 'count#2 count#3', 'color#2 color#3', 'count#4 count#5']);
+  // Appearance jitter reaches the shapes samples: same questions, other pixels.
+  const jit = await new TaskMixture(['color', 'count', 'count'], 'train', 3, 16, undefined, { jitter: 1 }).batch(0, 9);
+  assert.deepEqual(jit.map((s) => [s.task, s.index, s.question, s.answer]), b.map((s) => [s.task, s.index, s.question, s.answer]));
+  assert.ok(jit.some((s, i) => s.rgb.some((v, k) => v !== b[i]!.rgb[k])), 'jittered images differ');
 });
 
 test('follow-up turns: every answer of a multi-turn sample is a target, questions are not', async () => {

@@ -22,7 +22,7 @@ import { InputError } from '../../util/errors.ts';
 import { writeFileAtomic } from '../../util/fs.ts';
 import { rgbToChw, DEFAULT_MEAN, DEFAULT_STD } from '../../io/image.ts';
 import { sampleRng, SPLITS, COLOR_NAMES, SHAPES, SIZES, type Family, type Split, type SceneSpec } from './scene.ts';
-import { shapesSample, shapesQuestions, type ShapeTask, type ShapesOptions, type ShapesScene } from './shapes.ts';
+import { shapesSample, shapesQuestions, jitterScene, type ShapeTask, type ShapesOptions, type ShapesScene } from './shapes.ts';
 import { textSample, TEXT_WORDS, type TextTask } from './text.ts';
 import { chartSample, chartQuestions, type ChartTask, type ChartScene } from './charts.ts';
 import { captionSample } from './captions.ts';
@@ -133,7 +133,11 @@ export function visualSpec(task: VisualTask, split: Split, seed: number, index: 
   const rng = sampleRng(seed, info.code, checkSplit(split), index);
   let spec: SceneSpec;
   switch (info.family) {
-    case 'shapes': spec = shapesSample(task as ShapeTask, rng, split, opts); break;
+    case 'shapes': {
+      spec = shapesSample(task as ShapeTask, rng, split, opts);
+      if (opts.jitter) spec = jitterScene(spec as SceneSpec<ShapesScene>, sampleRng(seed, 2000 + info.code, split, index), opts.jitter);
+      break;
+    }
     case 'text': spec = textSample(task as TextTask, rng, split); break;
     case 'charts': spec = chartSample(task as ChartTask, rng, split); break;
     case 'captions': spec = captionSample(rng, split); break;
@@ -203,7 +207,9 @@ export class VisualDataset {
     this.size = opts.size ?? 32;
     if (!Number.isInteger(this.size) || this.size < 8 || this.size > 1024) throw new InputError(`VisualDataset: size must be an integer in [8, 1024], got ${this.size}`);
     this.opts = opts;
-    const h = createHash('sha256').update(JSON.stringify([this.tasks, opts.maxCount ?? 5])).digest('hex').slice(0, 10);
+    const key: unknown[] = [this.tasks, opts.maxCount ?? 5];
+    if (opts.jitter) key.push({ jitter: opts.jitter }); // jitter 0 keeps the key (and cache) of before
+    const h = createHash('sha256').update(JSON.stringify(key)).digest('hex').slice(0, 10);
     this.cacheKey = `v2-${this.split}-seed${this.seed}-s${this.size}-${h}`;
   }
 

@@ -15,6 +15,7 @@
  *   color_at, shape_at: as color, shape
  */
 import type { Rng } from '../../tensor/rng.ts';
+import { InputError } from '../../util/errors.ts';
 import {
   COLORS, COLOR_NAMES, SHAPES, HELDOUT_PAIRS, isHeldoutPair, pick, intIn, svgDoc,
   type Color, type Shape, type Size, type Split, type SceneSpec,
@@ -31,6 +32,8 @@ export interface SceneObject {
   cx: number;
   cy: number;
   r: number;
+  /** Fill colour when it differs from COLORS[color] (training-time jitter, see jitterScene). */
+  fill?: string;
 }
 
 export interface ShapesScene {
@@ -59,6 +62,11 @@ export function cellName(col: number, row: number): string {
 export interface ShapesOptions {
   /** Largest count asked by the count task (1 … 9, default 5). */
   maxCount?: number;
+  /**
+   * Appearance jitter in [0, 1] (default 0: every object drawn in its canonical colour and size).
+   * See jitterScene; a training-time augmentation that leaves every question and answer unchanged.
+   */
+  jitter?: number;
 }
 
 /** Constraint for one object: fixed attributes, and whether its colour–shape pair is held out. */
@@ -102,7 +110,35 @@ function place(rng: Rng, wants: Want[], cells?: number[]): SceneObject[] {
 }
 
 function toSvg(objects: SceneObject[]): string {
-  return svgDoc(objects.map((o) => shapeSvg(o.shape, o.cx, o.cy, o.r, COLORS[o.color])).join(''));
+  return svgDoc(objects.map((o) => shapeSvg(o.shape, o.cx, o.cy, o.r, o.fill ?? COLORS[o.color])).join(''));
+}
+
+/** Largest per-channel colour offset at jitter 1 (the closest named colours, blue and purple, are 112 apart in red). */
+export const JITTER_COLOR = 40;
+/** Largest relative radius change at jitter 1 (big 12 and small 7 stay apart: 10.2–13.8 vs 5.95–8.05). */
+export const JITTER_RADIUS = 0.15;
+
+/**
+ * The same scene with each object's appearance varied: every RGB channel of its fill moves by up
+ * to ±JITTER_COLOR·strength and its radius by up to ±JITTER_RADIUS·strength (relative). Objects,
+ * cells, names and so every question and answer stay the same; only pixels change. Drawn from its
+ * own generator, so a jittered scene has the same layout as the plain one. Meant for training: a
+ * colour is then a region, not one RGB point, and a shape comes in a range of sizes, so a model cannot
+ * fit the 15 training colour–shape pairs as a lookup of exact appearances.
+ */
+export function jitterScene(spec: SceneSpec<ShapesScene>, rng: Rng, strength: number): SceneSpec<ShapesScene> {
+  if (!(strength >= 0 && strength <= 1)) throw new InputError(`shapes: jitter must be in [0, 1], got ${strength}`);
+  if (strength === 0) return spec;
+  const objects = spec.scene.objects.map((o) => {
+    const hex = COLORS[o.color];
+    const ch = [1, 3, 5].map((i) => {
+      const v = parseInt(hex.slice(i, i + 2), 16) + Math.round((rng.uniform() * 2 - 1) * JITTER_COLOR * strength);
+      return Math.max(0, Math.min(255, v)).toString(16).padStart(2, '0');
+    });
+    const r = o.r * (1 + (rng.uniform() * 2 - 1) * JITTER_RADIUS * strength);
+    return { ...o, r, fill: `#${ch.join('')}` };
+  });
+  return { ...spec, svg: toSvg(objects), scene: { ...spec.scene, objects } };
 }
 
 /** The focus object of a compositional sample is a held-out pair; every other object is a training pair. */
