@@ -18,11 +18,16 @@ import { writeAlignmentData } from '../../align/data-gen.ts';
 import { evaluateAlignment, type ModelEvaluation } from '../../align/evaluate.ts';
 import { defaultCorpus } from '../../io/files.ts';
 
+/** Optimizer steps of the speedrun's own training stages (the others use their commands' defaults). */
+export const SPEEDRUN_STEPS = { pretrain: 600, sft: 400 };
+
 const OPTIONS = {
   out: { type: 'string', help: 'speedrun directory', default: 'runs/speedrun' },
   seed: { type: 'string', help: 'seed of the generated alignment data', default: '1' },
   'ppo-seed': { type: 'string', help: 'seed of the PPO stage alone (default: --seed); the data, eval set and corpus keep --seed' },
   'skip-multimodal': { type: 'boolean', help: 'leave out the multimodal stage' },
+  'pretrain-steps': { type: 'string', help: `optimizer steps of the text pretraining (default ${SPEEDRUN_STEPS.pretrain})` },
+  'sft-steps': { type: 'string', help: `optimizer steps of chat SFT (default ${SPEEDRUN_STEPS.sft})` },
 } as const;
 
 export interface Stage {
@@ -51,7 +56,7 @@ function chatText(messages: { role: string; content: string | unknown[] }[]): st
   return messages.map((m) => `${m.role === 'user' ? 'User' : m.role === 'assistant' ? 'Assistant' : 'System'}: ${typeof m.content === 'string' ? m.content : ''}`).join('\n');
 }
 
-export async function runSpeedrun(out: string, seed: number, withMultimodal: boolean, ppoSeed = seed): Promise<void> {
+export async function runSpeedrun(out: string, seed: number, withMultimodal: boolean, ppoSeed = seed, steps = SPEEDRUN_STEPS): Promise<void> {
   ensureDir(out);
   const data = join(out, 'data');
   const stages: Stage[] = [
@@ -71,13 +76,13 @@ export async function runSpeedrun(out: string, seed: number, withMultimodal: boo
       name: 'pretrain', what: 'tokenizer (1024 tokens) + the small GPT',
       run: () => command('train', ['--config', 'small', '--out', join(out, 'pretrain'), '--no-sample',
         '--input', join(data, 'encyclopedia.txt'), '--input', join(data, 'chat.txt'), ...defaultSlice(),
-        '--set', 'model.vocabSize=1024', '--set', 'steps=600', '--resume']),
+        '--set', 'model.vocabSize=1024', '--set', `steps=${steps.pretrain}`, '--resume']),
     },
     ...(withMultimodal ? [{
       name: 'multimodal', what: 'the mm-small vision-language model on the synthetic visual tasks',
       run: () => command('train', ['--config', 'mm-small', '--out', join(out, 'multimodal'), '--resume']),
     }] : []),
-    { name: 'sft', what: 'chat SFT', run: () => command('sft', ['--model', join(out, 'pretrain'), '--generate', '--seed', String(seed), '--out', join(out, 'sft'), '--resume']) },
+    { name: 'sft', what: 'chat SFT', run: () => command('sft', ['--model', join(out, 'pretrain'), '--generate', '--seed', String(seed), '--steps', String(steps.sft), '--out', join(out, 'sft'), '--resume']) },
     { name: 'rm', what: 'reward model', run: () => command('rm', ['--model', join(out, 'sft'), '--generate', '--seed', String(seed), '--out', join(out, 'rm')]) },
     { name: 'rlhf', what: 'RLHF with PPO and rule-based rewards', run: () => command('rlhf', ['--policy', join(out, 'sft'), '--reward-model', join(out, 'rm'), '--seed', String(seed), ...(ppoSeed !== seed ? ['--ppo-seed', String(ppoSeed)] : []), '--out', join(out, 'rlhf')]) },
     { name: 'dpo', what: 'DPO (for comparison)', run: () => command('dpo', ['--model', join(out, 'sft'), '--generate', '--seed', String(seed), '--out', join(out, 'dpo')]) },
@@ -143,6 +148,13 @@ export async function run(argv: string[]): Promise<number> {
   const mm = !p.values['skip-multimodal'] && existsSync(new URL('../../train/multimodal.ts', import.meta.url));
   const ppoSeed = p.values['ppo-seed'] === undefined ? seed : Number(p.values['ppo-seed']);
   if (!Number.isInteger(ppoSeed)) throw new InputError(`--ppo-seed: expected an integer, got '${p.values['ppo-seed']}'`);
-  await runSpeedrun(p.values.out ?? 'runs/speedrun', seed, mm, ppoSeed);
+  const stepsOf = (flag: 'pretrain-steps' | 'sft-steps', dflt: number) => {
+    const v = p.values[flag];
+    if (v === undefined) return dflt;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new InputError(`--${flag}: expected a positive integer, got '${v}'`);
+    return n;
+  };
+  await runSpeedrun(p.values.out ?? 'runs/speedrun', seed, mm, ppoSeed, { pretrain: stepsOf('pretrain-steps', SPEEDRUN_STEPS.pretrain), sft: stepsOf('sft-steps', SPEEDRUN_STEPS.sft) });
   return 0;
 }
