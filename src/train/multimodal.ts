@@ -61,7 +61,7 @@ import { readModelConfig } from './checkpoint.ts';
 import { AnswerPrior } from './answer-prior.ts';
 import { AdamW, learningRate } from './optimizer.ts';
 import { applyOverrides, SCHEDULE_FIELDS } from './trainer.ts';
-import { VisualDataset, visualSpec, checkTask, followUps, type VisualSample, type VisualTask, type QA } from '../data/visual/index.ts';
+import { VisualDataset, visualSpec, checkTask, followUps, type Jitter, type VisualSample, type VisualTask, type QA } from '../data/visual/index.ts';
 import { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { trainBpe } from '../tokenizer/train.ts';
 import { readSafetensors, writeSafetensors, type TensorToWrite } from '../io/safetensors.ts';
@@ -105,11 +105,11 @@ export const MMTrainConfigSchema = z.object({
    */
   answerPrior: z.number().min(0).max(4),
   /**
-   * Appearance jitter of the training images of the shapes tasks, in [0, 1] (src/data/visual
-   * jitterScene: fill colours and sizes vary around their canonical values); 0 = off. Evaluation
-   * always uses the canonical appearance.
+   * Appearance jitter of the training images of the shapes tasks (src/data/visual jitterScene):
+   * strengths in [0, 1] of fill-colour and size variation around their canonical values; 0 = off.
+   * Evaluation always uses the canonical appearance.
    */
-  jitter: z.number().min(0).max(1),
+  jitter: z.object({ color: z.number().min(0).max(1), size: z.number().min(0).max(1) }).strict(),
   ...SCHEDULE_FIELDS,
   /** Held-out samples whose loss is logged every evalEvery steps (0 = never). */
   evalSamples: z.number().int().min(1),
@@ -120,7 +120,7 @@ export type MMTrainConfig = Omit<z.infer<typeof MMTrainConfigSchema>, 'model' | 
 const LM_DEFAULTS = MODEL_PRESETS.tiny!;
 const TRAIN_DEFAULTS = {
   init: { from: null, alignSteps: 0 }, minLr: 0, weightDecay: 0.05, beta1: 0.9, beta2: 0.98, eps: 1e-8, gradClip: 1,
-  evalSamples: 64, logEvery: 10, seed: 1337, tokenizerVocab: 512, turns: 1, answerPrior: 0, jitter: 0, imagePlacement: 'first' as const, lossWeighting: 'token' as const, batchMode: 'mixed' as const,
+  evalSamples: 64, logEvery: 10, seed: 1337, tokenizerVocab: 512, turns: 1, answerPrior: 0, jitter: { color: 0, size: 0 }, imagePlacement: 'first' as const, lossWeighting: 'token' as const, batchMode: 'mixed' as const,
 };
 
 /**
@@ -227,7 +227,7 @@ export class TaskMixture {
   /** For slot j of a round: its task, how many slots that task has, and its rank among them. */
   private readonly slots: { task: VisualTask; count: number; rank: number }[];
 
-  constructor(readonly tasks: readonly VisualTask[], split: 'train' | 'heldout' | 'compositional', seed: number, size: number, cacheDir?: string, opts: { jitter?: number } = {}) {
+  constructor(readonly tasks: readonly VisualTask[], split: 'train' | 'heldout' | 'compositional', seed: number, size: number, cacheDir?: string, opts: { jitter?: Jitter } = {}) {
     const seen = new Map<VisualTask, number>();
     this.slots = tasks.map((task) => {
       const rank = seen.get(task) ?? 0;

@@ -280,15 +280,17 @@ test('follow-up questions: every one agrees with the scene, never repeats the sa
   assert.deepEqual(followUps(visualSpec('color', 'train', 5, 0), tasks, 0), []);
 });
 
-test('appearance jitter: same layout, questions and answers; fills and radii vary within bounds; own cache key', async () => {
+test('appearance jitter: same layout, questions and answers; fills and sizes vary within bounds, each kind on its own; own cache key', async () => {
   const tasks = ['color', 'shape', 'count', 'relation'] as const;
   let fillsMoved = 0, radiiMoved = 0;
   for (const task of tasks) for (let i = 0; i < 40; i++) {
-    const plain = visualSpec(task, 'train', 5, i), jit = visualSpec(task, 'train', 5, i, { jitter: 1 });
+    const plain = visualSpec(task, 'train', 5, i), jit = visualSpec(task, 'train', 5, i, { jitter: { color: 1, size: 1 } });
     assert.equal(jit.question, plain.question);
     assert.equal(jit.answer, plain.answer);
     const po = (plain.scene as ShapesScene).objects, jo = (jit.scene as ShapesScene).objects;
     assert.equal(jo.length, po.length);
+    const colorOnly = (visualSpec(task, 'train', 5, i, { jitter: { color: 1 } }).scene as ShapesScene).objects;
+    const sizeOnly = (visualSpec(task, 'train', 5, i, { jitter: { size: 1 } }).scene as ShapesScene).objects;
     jo.forEach((o, k) => {
       const p = po[k]!;
       assert.deepEqual([o.color, o.shape, o.size, o.col, o.row, o.cx, o.cy], [p.color, p.shape, p.size, p.col, p.row, p.cx, p.cy]);
@@ -298,27 +300,32 @@ test('appearance jitter: same layout, questions and answers; fills and radii var
       if (!close(got, want, 0)) fillsMoved++;
       if (o.r !== p.r) radiiMoved++;
       assert.ok(jit.svg.includes(`fill="${o.fill}"`));
+      // One kind alone draws the same values as both together, and leaves the other canonical.
+      assert.deepEqual([colorOnly[k]!.fill, colorOnly[k]!.r], [o.fill, p.r]);
+      assert.deepEqual([sizeOnly[k]!.fill, sizeOnly[k]!.r], [COLORS[o.color], o.r]);
     });
     // Every jittered fill is still nearer its own named colour than any other.
     for (const o of jo) {
       const d = (c: string) => hex(c).reduce((a, v, j) => a + (v - hex(o.fill!)[j]!) ** 2, 0);
       assert.equal(COLOR_NAMES.reduce((b, c) => (d(COLORS[c]) < d(COLORS[b]) ? c : b)), o.color);
     }
-    assert.equal(visualSpec(task, 'train', 5, i, { jitter: 0 }).svg, plain.svg);
-    assert.equal(visualSpec(task, 'train', 5, i, { jitter: 1 }).svg, jit.svg); // deterministic
+    assert.equal(visualSpec(task, 'train', 5, i, { jitter: { color: 0, size: 0 } }).svg, plain.svg);
+    assert.equal(visualSpec(task, 'train', 5, i, { jitter: { color: 1, size: 1 } }).svg, jit.svg); // deterministic
   }
   assert.ok(fillsMoved > 100 && radiiMoved > 100, `${fillsMoved} fills, ${radiiMoved} radii moved`);
   // Other families are untouched.
-  assert.equal(visualSpec('number', 'train', 5, 3, { jitter: 1 }).svg, visualSpec('number', 'train', 5, 3).svg);
-  assert.throws(() => visualSpec('color', 'train', 5, 0, { jitter: 1.5 }), (e: unknown) => e instanceof InputError && /jitter must be in \[0, 1\]/.test(e.message));
+  assert.equal(visualSpec('number', 'train', 5, 3, { jitter: { color: 1 } }).svg, visualSpec('number', 'train', 5, 3).svg);
+  assert.throws(() => visualSpec('color', 'train', 5, 0, { jitter: { color: 1.5 } }), (e: unknown) => e instanceof InputError && /jitter\.color must be in \[0, 1\]/.test(e.message));
+  assert.throws(() => visualSpec('color', 'train', 5, 0, { jitter: { hue: 1 } as never }), (e: unknown) => e instanceof InputError && /unknown jitter kind 'hue'/.test(e.message));
   // The rendered pixel at a big object's centre shows the jittered fill.
-  const s = await visualSample('color', 'train', 5, 2, { jitter: 1, size: 48 });
+  const s = await visualSample('color', 'train', 5, 2, { jitter: { color: 1, size: 1 }, size: 48 });
   for (const o of (s.scene as ShapesScene).objects) if (o.size === 'big') assert.ok(close(rgbAt(s.rgb, 48, (o.cx / 100) * 48, (o.cy / 100) * 48), hex(o.fill!), 6));
   const dir = mkdtempSync(join(tmpdir(), 'lumen-vis-'));
   try {
     await new VisualDataset({ seed: 3, size: 16, tasks: ['color'], cacheDir: dir }).batch(0, 1);
-    await new VisualDataset({ seed: 3, size: 16, tasks: ['color'], cacheDir: dir, jitter: 0.5 }).batch(0, 1);
-    assert.equal(readdirSync(dir).length, 2);
+    await new VisualDataset({ seed: 3, size: 16, tasks: ['color'], cacheDir: dir, jitter: { color: 0.5 } }).batch(0, 1);
+    await new VisualDataset({ seed: 3, size: 16, tasks: ['color'], cacheDir: dir, jitter: { color: 0.5, size: 0.5 } }).batch(0, 1);
+    assert.equal(readdirSync(dir).length, 3);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

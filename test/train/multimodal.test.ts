@@ -120,7 +120,7 @@ test('task mixture: a task listed twice gets two distinct samples per round, in 
   assert.deepEqual(steps.map((x) => x.map((s) => `${s.task}#${s.index}`).join(' ')),
     ['color#0 color#1', 'count#0 count#1', 'count#2 count#3', 'color#2 color#3', 'count#4 count#5']);
   // Appearance jitter reaches the shapes samples: same questions, other pixels.
-  const jit = await new TaskMixture(['color', 'count', 'count'], 'train', 3, 16, undefined, { jitter: 1 }).batch(0, 9);
+  const jit = await new TaskMixture(['color', 'count', 'count'], 'train', 3, 16, undefined, { jitter: { color: 1 } }).batch(0, 9);
   assert.deepEqual(jit.map((s) => [s.task, s.index, s.question, s.answer]), b.map((s) => [s.task, s.index, s.question, s.answer]));
   assert.ok(jit.some((s, i) => s.rgb.some((v, k) => v !== b[i]!.rgb[k])), 'jittered images differ');
 });
@@ -147,4 +147,10 @@ test('the task tokenizer writes numbers digit by digit, also after a save and re
   const again = Tokenizer.load(join(json, '..'));
   assert.deepEqual(again.encode('7067 red'), tok.encode('7067 red'));
   assert.equal(again.encode('7067').length, 4);
+});
+
+test('config: jitter strengths are set by dotted keys and bad ones are refused with their field named', () => {
+  assert.deepEqual(resolveMMConfig('mm-tiny', ['jitter.color=0.5']).jitter, { color: 0.5, size: 0 });
+  assert.throws(() => resolveMMConfig('mm-tiny', ['jitter.color=2']), /jitter\.color/);
+  assert.throws(() => resolveMMConfig('mm-tiny', ['jitter.hue=1']), /jitter/);
 });

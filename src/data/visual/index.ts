@@ -22,14 +22,14 @@ import { InputError } from '../../util/errors.ts';
 import { writeFileAtomic } from '../../util/fs.ts';
 import { rgbToChw, DEFAULT_MEAN, DEFAULT_STD } from '../../io/image.ts';
 import { sampleRng, SPLITS, COLOR_NAMES, SHAPES, SIZES, type Family, type Split, type SceneSpec } from './scene.ts';
-import { shapesSample, shapesQuestions, jitterScene, type ShapeTask, type ShapesOptions, type ShapesScene } from './shapes.ts';
+import { shapesSample, shapesQuestions, jitterScene, jitterActive, type ShapeTask, type ShapesOptions, type ShapesScene } from './shapes.ts';
 import { textSample, TEXT_WORDS, type TextTask } from './text.ts';
 import { chartSample, chartQuestions, type ChartTask, type ChartScene } from './charts.ts';
 import { captionSample } from './captions.ts';
 import { renderSvg, renderSvgs, mapLimit } from './render.ts';
 
 export * from './scene.ts';
-export { SHAPE_TASKS } from './shapes.ts';
+export { SHAPE_TASKS, type Jitter } from './shapes.ts';
 export { TEXT_TASKS, TEXT_WORDS, TEXT_HELDOUT, FONTS } from './text.ts';
 export { CHART_TASKS, CHART_HELDOUT } from './charts.ts';
 export { renderSvg, renderSvgs, rgbToPng } from './render.ts';
@@ -135,7 +135,7 @@ export function visualSpec(task: VisualTask, split: Split, seed: number, index: 
   switch (info.family) {
     case 'shapes': {
       spec = shapesSample(task as ShapeTask, rng, split, opts);
-      if (opts.jitter) spec = jitterScene(spec as SceneSpec<ShapesScene>, sampleRng(seed, 2000 + info.code, split, index), opts.jitter);
+      if (jitterActive(opts.jitter)) spec = jitterScene(spec as SceneSpec<ShapesScene>, sampleRng(seed, 2000 + info.code, split, index), opts.jitter!);
       break;
     }
     case 'text': spec = textSample(task as TextTask, rng, split); break;
@@ -208,7 +208,7 @@ export class VisualDataset {
     if (!Number.isInteger(this.size) || this.size < 8 || this.size > 1024) throw new InputError(`VisualDataset: size must be an integer in [8, 1024], got ${this.size}`);
     this.opts = opts;
     const key: unknown[] = [this.tasks, opts.maxCount ?? 5];
-    if (opts.jitter) key.push({ jitter: opts.jitter }); // jitter 0 keeps the key (and cache) of before
+    if (jitterActive(opts.jitter)) key.push({ jitter: { color: opts.jitter!.color ?? 0, size: opts.jitter!.size ?? 0 } }); // no jitter keeps the key (and cache) of before
     const h = createHash('sha256').update(JSON.stringify(key)).digest('hex').slice(0, 10);
     this.cacheKey = `v2-${this.split}-seed${this.seed}-s${this.size}-${h}`;
   }

@@ -63,10 +63,10 @@ export interface ShapesOptions {
   /** Largest count asked by the count task (1 … 9, default 5). */
   maxCount?: number;
   /**
-   * Appearance jitter in [0, 1] (default 0: every object drawn in its canonical colour and size).
-   * See jitterScene; a training-time augmentation that leaves every question and answer unchanged.
+   * Appearance jitter (default none: every object drawn in its canonical colour and size). See
+   * jitterScene; a training-time augmentation that leaves every question and answer unchanged.
    */
-  jitter?: number;
+  jitter?: Jitter;
 }
 
 /** Constraint for one object: fixed attributes, and whether its colour–shape pair is held out. */
@@ -113,29 +113,46 @@ function toSvg(objects: SceneObject[]): string {
   return svgDoc(objects.map((o) => shapeSvg(o.shape, o.cx, o.cy, o.r, o.fill ?? COLORS[o.color])).join(''));
 }
 
-/** Largest per-channel colour offset at jitter 1 (the closest named colours, blue and purple, are 112 apart in red). */
+/** Strengths in [0, 1] of the two kinds of appearance jitter (0 or absent: off). */
+export interface Jitter {
+  /** Fill colour: every RGB channel moves by up to ±JITTER_COLOR·color. */
+  color?: number;
+  /** Radius: changes by up to ±JITTER_SIZE·size, relative. */
+  size?: number;
+}
+
+/** Largest per-channel colour offset at strength 1 (the closest named colours, blue and purple, are 112 apart in red). */
 export const JITTER_COLOR = 40;
-/** Largest relative radius change at jitter 1 (big 12 and small 7 stay apart: 10.2–13.8 vs 5.95–8.05). */
-export const JITTER_RADIUS = 0.15;
+/** Largest relative radius change at strength 1 (big 12 and small 7 stay apart: 10.2–13.8 vs 5.95–8.05). */
+export const JITTER_SIZE = 0.15;
+
+/** Whether a jitter setting changes anything (checks the strengths). */
+export function jitterActive(j: Jitter | undefined): boolean {
+  for (const [k, v] of Object.entries(j ?? {})) {
+    if (k !== 'color' && k !== 'size') throw new InputError(`shapes: unknown jitter kind '${k}' (expected color, size)`);
+    if (!(typeof v === 'number' && v >= 0 && v <= 1)) throw new InputError(`shapes: jitter.${k} must be in [0, 1], got ${v}`);
+  }
+  return (j?.color ?? 0) > 0 || (j?.size ?? 0) > 0;
+}
 
 /**
- * The same scene with each object's appearance varied: every RGB channel of its fill moves by up
- * to ±JITTER_COLOR·strength and its radius by up to ±JITTER_RADIUS·strength (relative). Objects,
- * cells, names and so every question and answer stay the same; only pixels change. Drawn from its
- * own generator, so a jittered scene has the same layout as the plain one. Meant for training: a
- * colour is then a region, not one RGB point, and a shape comes in a range of sizes, so a model cannot
- * fit the 15 training colour–shape pairs as a lookup of exact appearances.
+ * The same scene with each object's appearance varied (see Jitter). Objects, cells, names and so
+ * every question and answer stay the same; only pixels change. Drawn from its own generator, four
+ * draws per object whatever the strengths, so a jittered scene has the same layout as the plain one
+ * and one kind's draws do not depend on the other's strength. Meant for training: a colour is then a
+ * region, not one RGB point, so a model cannot fit the 15 training colour–shape pairs as a lookup of
+ * exact appearances.
  */
-export function jitterScene(spec: SceneSpec<ShapesScene>, rng: Rng, strength: number): SceneSpec<ShapesScene> {
-  if (!(strength >= 0 && strength <= 1)) throw new InputError(`shapes: jitter must be in [0, 1], got ${strength}`);
-  if (strength === 0) return spec;
+export function jitterScene(spec: SceneSpec<ShapesScene>, rng: Rng, jitter: Jitter): SceneSpec<ShapesScene> {
+  if (!jitterActive(jitter)) return spec;
+  const sc = (jitter.color ?? 0) * JITTER_COLOR, sr = (jitter.size ?? 0) * JITTER_SIZE;
   const objects = spec.scene.objects.map((o) => {
     const hex = COLORS[o.color];
     const ch = [1, 3, 5].map((i) => {
-      const v = parseInt(hex.slice(i, i + 2), 16) + Math.round((rng.uniform() * 2 - 1) * JITTER_COLOR * strength);
+      const v = parseInt(hex.slice(i, i + 2), 16) + Math.round((rng.uniform() * 2 - 1) * sc);
       return Math.max(0, Math.min(255, v)).toString(16).padStart(2, '0');
     });
-    const r = o.r * (1 + (rng.uniform() * 2 - 1) * JITTER_RADIUS * strength);
+    const r = o.r * (1 + (rng.uniform() * 2 - 1) * sr);
     return { ...o, r, fill: `#${ch.join('')}` };
   });
   return { ...spec, svg: toSvg(objects), scene: { ...spec.scene, objects } };
