@@ -9,6 +9,7 @@
  *                                    background becomes 0 and a small object on it a full-scale signal;
  *                                    this made learning several times faster on the synthetic tasks
  *     → patch_embed Linear + position embeddings (M, W)
+ *       (+ patch_stats Linear(6, W) of the patch's per-channel min and max, when config.patchStats)
  *     → `layers` pre-norm blocks: x += attn(LN(x)) (bidirectional), x += fc2(GELU(fc1(LN(x))))
  *     → final LayerNorm                                     (N, M, W)
  *   projector: fc2(GELU(fc1(x)))                            (N, M, C)   C = the LM width
@@ -17,6 +18,7 @@
  *   vision.patch_norm.{weight, bias} (3P²)         vision.patch_embed.{weight (W, 3P²), bias}     vision.position_embedding.weight (M, W)
  *   vision.layers.{i}.norm1.{weight,bias}          vision.layers.{i}.attn.{q,k,v,o}_proj.{weight,bias}
  *   vision.layers.{i}.norm2.{weight,bias}          vision.layers.{i}.mlp.fc{1,2}.{weight,bias}
+ *   vision.patch_stats.weight (W, 6), with patchStats: inputs (min R, G, B, max R, G, B) of the normalised pixels
  *   vision.norm.{weight,bias}                      projector.fc1.{weight (C, W), bias}, projector.fc2.{weight (C, C), bias}
  * LayerNorm eps is 1e-5; GELU is the tanh approximation (as in the GPT).
  */
@@ -36,6 +38,11 @@ export const VisionConfigSchema = z.object({
   heads: z.number().int().min(1),
   /** MLP hidden size = mlpRatio × width. */
   mlpRatio: z.number().positive(),
+  /**
+   * Adds each patch's per-channel minimum and maximum (6 numbers, taken from the input pixels)
+   * through a learned Linear(6, W) to its embedding (default false). See ViT.forward.
+   */
+  patchStats: z.boolean().optional(),
 }).strict().superRefine((c, ctx) => {
   if (c.imageSize % c.patchSize !== 0) ctx.addIssue({ code: 'custom', message: `imageSize ${c.imageSize} must be a multiple of patchSize ${c.patchSize}` });
   if (c.width % c.heads !== 0) ctx.addIssue({ code: 'custom', message: `width ${c.width} must be divisible by heads ${c.heads}` });
@@ -62,7 +69,7 @@ export function imageTokenCount(v: VisionConfig): number {
 export function visionParamCount(v: VisionConfig, lmWidth: number): number {
   const W = v.width, H = Math.round(v.mlpRatio * W), pp = 3 * v.patchSize * v.patchSize;
   const block = 2 * 2 * W + 4 * (W * W + W) + (W * H + H) + (H * W + W);
-  return 2 * pp + pp * W + W + imageTokenCount(v) * W + v.layers * block + 2 * W + (W * lmWidth + lmWidth) + (lmWidth * lmWidth + lmWidth);
+  return 2 * pp + pp * W + W + (v.patchStats ? 6 * W : 0) + imageTokenCount(v) * W + v.layers * block + 2 * W + (W * lmWidth + lmWidth) + (lmWidth * lmWidth + lmWidth);
 }
 
 /**
@@ -71,7 +78,7 @@ export function visionParamCount(v: VisionConfig, lmWidth: number): number {
  */
 export function visionFlopsPerToken(v: VisionConfig, lmWidth: number): number {
   const W = v.width, H = Math.round(v.mlpRatio * W), M = imageTokenCount(v);
-  const mats = 3 * v.patchSize * v.patchSize * W + v.layers * (4 * W * W + 2 * W * H) + W * lmWidth + lmWidth * lmWidth;
+  const mats = (3 * v.patchSize * v.patchSize + (v.patchStats ? 6 : 0)) * W + v.layers * (4 * W * W + 2 * W * H) + W * lmWidth + lmWidth * lmWidth;
   return 3 * (2 * mats + 4 * v.layers * M * W);
 }
 
@@ -84,6 +91,8 @@ export class ViT {
   readonly posEmbed: Tensor;
   readonly blocks: VitBlock[] = [];
   readonly norm: Norm;
+  /** Linear(6, W) of the patch statistics (config.patchStats), else null. */
+  readonly statsEmbed: Linear | null;
   readonly tokens: number;
 
   constructor(readonly config: VisionConfig, rng: Rng, std = 0.02) {
@@ -104,6 +113,34 @@ export class ViT {
       });
     }
     this.norm = new Norm('vision.norm', W, 'layernorm', true, 1e-5);
+    // Created last, so the other weights are drawn as without it.
+    this.statsEmbed = c.patchStats ? new Linear('vision.patch_stats', 6, W, { bias: false, std, rng }) : null;
+  }
+
+  /**
+   * (N, 3, S, S) → (N, M, 6): each patch's minimum and maximum of each channel, in raster patch
+   * order (min R, G, B, max R, G, B). A constant of the input (no gradient flows to pixels).
+   * Unlike the patch-normalised pixels these do not depend on how much of the patch an object
+   * covers: on a plain background the minimum of a channel is the object's own value whatever its
+   * shape or size, so colour reaches the encoder separately from shape. Computed on the host.
+   */
+  patchStatistics(pixels: Tensor): Tensor {
+    const { imageSize: S, patchSize: P } = this.config, G = S / P, N = pixels.shape[0]!;
+    const px = pixels.toArray(), out = new Float32Array(N * G * G * 6);
+    for (let n = 0; n < N; n++) for (let gy = 0; gy < G; gy++) for (let gx = 0; gx < G; gx++) {
+      const o = ((n * G + gy) * G + gx) * 6;
+      for (let ch = 0; ch < 3; ch++) {
+        let lo = Infinity, hi = -Infinity;
+        const base = (n * 3 + ch) * S * S;
+        for (let y = gy * P; y < gy * P + P; y++) for (let x = gx * P; x < gx * P + P; x++) {
+          const v = px[base + y * S + x]!;
+          if (v < lo) lo = v;
+          if (v > hi) hi = v;
+        }
+        out[o + ch] = lo; out[o + 3 + ch] = hi;
+      }
+    }
+    return Tensor.from(out, [N, G * G, 6], pixels.backend);
   }
 
   /** (N, 3, S, S) → (N, M, 3·P·P): non-overlapping patches in raster order, each (channel, row, col). */
@@ -122,6 +159,7 @@ export class ViT {
   forward(pixels: Tensor): Tensor {
     const c = this.config, W = c.width, D = W / c.heads;
     let x = ops.add(this.patchEmbed.forward(this.patchNorm.forward(this.patchify(pixels))), this.posEmbed); // (N, M, W)
+    if (this.statsEmbed) x = ops.add(x, this.statsEmbed.forward(this.patchStatistics(pixels)));
     const N = x.shape[0]!, M = this.tokens;
     for (const b of this.blocks) {
       const h = b.norm1.forward(x);
@@ -142,6 +180,7 @@ export class ViT {
         ...b.norm2.params(), ...b.fc1.params(), ...b.fc2.params());
     }
     out.push(...this.norm.params());
+    if (this.statsEmbed) out.push(...this.statsEmbed.params());
     return out;
   }
 }

@@ -61,3 +61,40 @@ test('vision config: invalid sizes are refused with the field named', () => {
   assert.throws(() => parseVisionConfig({ ...CFG, width: 25 }), /width 25 must be divisible by heads 3/);
   assert.throws(() => parseVisionConfig({ ...CFG, extra: 1 }), /invalid vision config/);
 });
+
+test('ViT patch statistics: per-patch channel min and max of the input; a learned embedding of them; off by default', () => {
+  const cfg: VisionConfig = { ...CFG, patchStats: true };
+  const vit = new ViT(cfg, new Rng(0));
+  const S = 16, P = 4, G = 4;
+  const px = pixels(2, S, 5);
+  const st = vit.patchStatistics(Tensor.from(px, [2, 3, S, S]));
+  assert.deepEqual(st.shape, [2, 16, 6]);
+  const got = st.toArray();
+  for (let n = 0; n < 2; n++) for (let k = 0; k < 16; k++) for (let c = 0; c < 3; c++) {
+    const gy = Math.floor(k / G), gx = k % G, vals: number[] = [];
+    for (let y = 0; y < P; y++) for (let x = 0; x < P; x++) vals.push(px[((n * 3 + c) * S + gy * P + y) * S + gx * P + x]!);
+    assert.equal(got[(n * 16 + k) * 6 + c], Math.min(...vals));
+    assert.equal(got[(n * 16 + k) * 6 + 3 + c], Math.max(...vals));
+  }
+  // A coloured square and a coloured dot on white give the same statistics: shape does not enter.
+  const img = (cells: [number, number][]) => {
+    const a = new Float32Array(3 * S * S).fill(1);
+    for (const [y, x] of cells) [0.2, -0.5, 0.7].forEach((v, c) => { a[(c * S + y) * S + x] = v; });
+    return vit.patchStatistics(Tensor.from(a, [1, 3, S, S])).toArray().slice(0, 6);
+  };
+  assert.deepEqual([...img([[0, 0], [0, 1], [1, 0], [1, 1]])], [...img([[2, 2]])]);
+  // The statistics change the features, the weight is counted and receives a gradient.
+  const plain = new ViT(CFG, new Rng(0));
+  assert.equal(plain.statsEmbed, null);
+  const n = [...vit.params(), ...new Projector(cfg.width, 40, new Rng(1)).params()].reduce((s, p) => s + p.tensor.size, 0);
+  assert.equal(n, visionParamCount(cfg, 40));
+  assert.equal(visionParamCount(cfg, 40) - visionParamCount(CFG, 40), 6 * 24);
+  const x = Tensor.from(px, [2, 3, S, S]);
+  const a = vit.forward(x).toArray(), b = plain.forward(x).toArray();
+  assert.ok(a.some((v, i) => v !== b[i]), 'patch statistics change the output');
+  ops.sum(vit.forward(x)).backward();
+  const g = vit.statsEmbed!.weight.grad!.toArray();
+  assert.ok(g.some((v) => v !== 0), 'the statistics embedding receives a gradient');
+  assert.equal(parseVisionConfig({ ...CFG }).patchStats, undefined);
+  assert.throws(() => parseVisionConfig({ ...CFG, patchStats: 'yes' }), /patchStats/);
+});

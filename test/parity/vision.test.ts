@@ -25,6 +25,10 @@ const CONFIGS: Record<string, MultimodalConfig> = {
     model: { ...base, vocabSize: 40, contextLength: 48, width: 32, heads: 4, kvHeads: 2, layers: 2, activation: 'swiglu', norm: 'rmsnorm', positions: 'rope', tiedEmbeddings: false, bias: false },
     vision: { imageSize: 8, patchSize: 2, width: 16, layers: 1, heads: 2, mlpRatio: 4 },
   },
+  'gpt2-style LM, ViT with patch statistics': {
+    model: { ...base, vocabSize: 40, contextLength: 32, width: 32, heads: 4, kvHeads: 4, layers: 1 },
+    vision: { imageSize: 12, patchSize: 4, width: 24, layers: 1, heads: 3, mlpRatio: 2, patchStats: true },
+  },
 };
 
 const skip = torchAvailable() ? false : 'PyTorch not installed for /usr/bin/python3 (apt-get install python3-torch)';

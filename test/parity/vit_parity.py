@@ -24,6 +24,10 @@ def vision_embeds(model, v, pixels):
     patches = F.layer_norm(patches, (3 * P * P,), w("vision.patch_norm.weight"), w("vision.patch_norm.bias"), 1e-5)
     x = patches @ w("vision.patch_embed.weight").t() + w("vision.patch_embed.bias")
     x = x + w("vision.position_embedding.weight")
+    if v.get("patchStats"):  # per-patch, per-channel min and max of the input pixels
+        per = F.unfold(pixels, kernel_size=P, stride=P).transpose(1, 2).reshape(x.shape[0], x.shape[1], 3, P * P)
+        stats = torch.cat([per.amin(-1), per.amax(-1)], -1)  # (N, M, 6): min R, G, B, max R, G, B
+        x = x + stats @ w("vision.patch_stats.weight").t()
     N, M, _ = x.shape
     lin = lambda t, name: t @ w(name + ".weight").t() + w(name + ".bias")
     ln = lambda t, name: F.layer_norm(t, (W,), w(name + ".weight"), w(name + ".bias"), 1e-5)
