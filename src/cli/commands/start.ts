@@ -19,7 +19,8 @@ export function multimodalDone(dir = START_MODEL_DIR): boolean {
   const cfg = resolveMMConfig('mm-small');
   if (existsSync(join(dir, 'config.json'))) {
     const saved = readMultimodalConfig(dir);
-    if (JSON.stringify(saved.vision) !== JSON.stringify(cfg.vision) || saved.model.layers !== cfg.model.layers || saved.model.width !== cfg.model.width) {
+    const vision = (v: typeof cfg.vision) => JSON.stringify({ ...v, patchStats: v.patchStats ?? false });
+    if (vision(saved.vision) !== vision(cfg.vision) || saved.model.layers !== cfg.model.layers || saved.model.width !== cfg.model.width) {
       throw new InputError(`${dir} holds a multimodal model of another configuration than today's mm-small; move it away to train a new one, or serve it with \`lumen start --model ${dir}\``);
     }
   }
