@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { Rng, withBackend, referenceBackend } from '../../src/tensor/index.ts';
@@ -78,6 +78,12 @@ test('trainMultimodal: metrics.jsonl, checkpoint directory, and an interrupted r
   const { multimodalDone } = await import('../../src/cli/commands/start.ts');
   assert.throws(() => multimodalDone(a), /another configuration than today's mm-small.*--model/);
   assert.equal(multimodalDone(join(root, 'missing')), false);
+  // A run saved before vision.patchStats existed (no such field) is still today's mm-small.
+  const old = join(root, 'old-mm-small');
+  mkdirSync(old, { recursive: true });
+  const { patchStats: _p, ...oldVision } = resolveMMConfig('mm-small').vision;
+  writeFileSync(join(old, 'config.json'), JSON.stringify({ model: resolveMMConfig('mm-small').model, vision: oldVision }));
+  assert.equal(multimodalDone(old), false);
   assert.ok(ma[3]!.val_loss !== undefined && Number.isFinite(ma[3]!.loss));
   for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'state.safetensors']) assert.ok(existsSync(join(a, f)), f);
   const conf = JSON.parse(readFileSync(join(a, 'config.json'), 'utf8'));
