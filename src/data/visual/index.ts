@@ -13,7 +13,8 @@
  *
  * `VisualDataset` serves sample i of a task mixture (round robin over its tasks), renders many
  * scenes per sharp call (renderSvgs) with a bounded number of calls in flight, and can cache rendered chunks of 256 samples to a
- * directory keyed by (split, seed, size, tasks).
+ * directory keyed by (split, seed, size, tasks, jitter). Training images of the shapes tasks can be
+ * jittered in colour and size (ShapesOptions.jitter, shapes.ts jitterScene).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
