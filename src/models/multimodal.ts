@@ -223,13 +223,14 @@ export class MultimodalModel {
   }
 
   /** Final hidden states (B, T, C) of a batch, image embeddings spliced in. */
-  hidden(batch: MMBatch, opts: { dropoutSeed?: number } = {}): Tensor {
+  hidden(batch: MMBatch, opts: { dropoutSeed?: number; onImages?: (emb: Tensor) => void } = {}): Tensor {
     const c = this.config, S = c.vision.imageSize;
     const ids = Tensor.from(batch.ids, [batch.B, batch.T]);
-    if (batch.nImages === 0) return this.gpt.hidden(ids, opts);
+    if (batch.nImages === 0) return this.gpt.hidden(ids, { dropoutSeed: opts.dropoutSeed });
     const emb = this.encodeImages(Tensor.from(batch.pixels, [batch.nImages, 3, S, S])); // (N, M, C)
+    opts.onImages?.(emb);
     const values = ops.reshape(emb, [batch.nImages * this.imageTokens, c.model.width]);
-    return this.gpt.hidden(ids, { ...opts, splice: { index: batch.imagePositions, values } });
+    return this.gpt.hidden(ids, { dropoutSeed: opts.dropoutSeed, splice: { index: batch.imagePositions, values } });
   }
 
   /** Logits (B, T, V) at every position. */
@@ -243,13 +244,21 @@ export class MultimodalModel {
    * each sequence's mean, so a 4-token answer weighs as much as a 1-token one.
    * `logitBias`: flat row b·T + t → a (V) vector added to that row's logits before the
    * cross-entropy (a fixed term: no gradient flows into it). Rows that are not targets are ignored.
+   * `imageLoss`: an extra term computed from the batch's image embeddings (N, M, C), added to the
+   * text loss when it returns a tensor (src/train/object-probe.ts).
    */
-  loss(batch: MMBatch, opts: { dropoutSeed?: number; weighting?: 'token' | 'sample'; logitBias?: ReadonlyMap<number, Float32Array> } = {}): Tensor {
+  loss(batch: MMBatch, opts: { dropoutSeed?: number; weighting?: 'token' | 'sample'; logitBias?: ReadonlyMap<number, Float32Array>; imageLoss?: (emb: Tensor) => Tensor | null } = {}): Tensor {
+    let extra: Tensor | null = null;
+    const text = this.textLoss(batch, opts, opts.imageLoss ? (emb) => { extra = opts.imageLoss!(emb); } : undefined);
+    return extra ? ops.add(text, extra) : text;
+  }
+
+  private textLoss(batch: MMBatch, opts: { dropoutSeed?: number; weighting?: 'token' | 'sample'; logitBias?: ReadonlyMap<number, Float32Array> }, onImages?: (emb: Tensor) => void): Tensor {
     const rows: number[] = [], tg: number[] = [];
     batch.targets.forEach((t, i) => { if (t !== -100) { rows.push(i); tg.push(t); } });
     if (rows.length === 0) throw new InputError('multimodal loss: the batch has no text targets (no assistant tokens)');
     const C = this.config.model.width;
-    const h = ops.reshape(this.hidden(batch, { dropoutSeed: opts.dropoutSeed }), [batch.B * batch.T, C]);
+    const h = ops.reshape(this.hidden(batch, { dropoutSeed: opts.dropoutSeed, onImages }), [batch.B * batch.T, C]);
     const sel = ops.embedding(h, Tensor.from(Int32Array.from(rows), [rows.length]));   // (n, C): gather of the target rows
     let logits = this.gpt.logits(sel);                                                   // (n, V)
     if (opts.logitBias && opts.logitBias.size > 0) {

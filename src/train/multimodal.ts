@@ -60,11 +60,13 @@ import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { Tensor, noGrad, currentBackend } from '../tensor/index.ts';
+import * as ops from '../tensor/ops.ts';
 import { MODEL_PRESETS, parseGPTConfig, paramCount, type GPTConfig } from '../models/config.ts';
 import { parseVisionConfig, visionParamCount, type VisionConfig } from '../models/vit.ts';
 import { MultimodalModel, chatExample, collate, saveMultimodal, copyWeights, readMultimodalConfig, type Example, type MMBatch, type SpecialIds } from '../models/multimodal.ts';
 import { readModelConfig } from './checkpoint.ts';
 import { AnswerPrior } from './answer-prior.ts';
+import { ObjectProbe, probeLabels } from './object-probe.ts';
 import { AdamW, learningRate } from './optimizer.ts';
 import { applyOverrides, SCHEDULE_FIELDS } from './trainer.ts';
 import { VisualDataset, visualSpec, checkTask, followUps, type Jitter, type VisualSample, type VisualTask, type QA } from '../data/visual/index.ts';
@@ -116,6 +118,12 @@ export const MMTrainConfigSchema = z.object({
    * Evaluation always uses the canonical appearance.
    */
   jitter: z.object({ color: z.number().min(0).max(1), size: z.number().min(0).max(1) }).strict(),
+  /**
+   * Weight of the auxiliary per-patch object loss (src/train/object-probe.ts): linear heads on the
+   * image embeddings predict the colour, shape and size of the object in each patch of the shapes
+   * tasks' images; 0 = off. The heads are training-only (kept in state.safetensors).
+   */
+  objectLoss: z.number().min(0).max(100),
   ...SCHEDULE_FIELDS,
   /** Held-out samples whose loss is logged every evalEvery steps (0 = never). */
   evalSamples: z.number().int().min(1),
@@ -126,7 +134,7 @@ export type MMTrainConfig = Omit<z.infer<typeof MMTrainConfigSchema>, 'model' | 
 const LM_DEFAULTS = MODEL_PRESETS.tiny!;
 const TRAIN_DEFAULTS = {
   init: { from: null, alignSteps: 0 }, minLr: 0, weightDecay: 0.05, beta1: 0.9, beta2: 0.98, eps: 1e-8, gradClip: 1,
-  evalSamples: 64, logEvery: 10, seed: 1337, tokenizerVocab: 512, turns: 1, answerPrior: 0, jitter: { color: 0, size: 0 }, imagePlacement: 'first' as const, lossWeighting: 'token' as const, batchMode: 'mixed' as const,
+  evalSamples: 64, logEvery: 10, seed: 1337, tokenizerVocab: 512, turns: 1, answerPrior: 0, jitter: { color: 0, size: 0 }, objectLoss: 0, imagePlacement: 'first' as const, lossWeighting: 'token' as const, batchMode: 'mixed' as const,
 };
 
 /**
@@ -278,6 +286,8 @@ export class TaskMixture {
 export interface MMMetricsRow {
   step: number; stage: 'align' | 'full'; samples: number; positions: number; loss: number; lr: number; grad_norm: number;
   samples_per_s: number; positions_per_s: number; val_loss?: number;
+  /** The auxiliary object loss of the logged step (config objectLoss > 0 and shapes images in the batch); `loss` is the text loss alone. */
+  object_loss?: number;
 }
 
 export interface MMTrainOptions {
@@ -307,9 +317,10 @@ async function heldoutLoss(model: MultimodalModel, tok: Tokenizer, samples: Visu
   return total / Math.max(1, n);
 }
 
-function saveState(dir: string, model: MultimodalModel, opt: AdamW, state: Record<string, unknown>): void {
+function saveState(dir: string, model: MultimodalModel, probe: ObjectProbe | null, opt: AdamW, state: Record<string, unknown>): void {
   const tensors: Record<string, TensorToWrite> = {};
   for (const [name, t] of model.namedTensors()) tensors[`model.${name}`] = { shape: t.shape, data: t.toArray() as Float32Array };
+  for (const [name, t] of probe?.namedTensors() ?? []) tensors[name] = { shape: t.shape, data: t.toArray() as Float32Array };
   opt.params.forEach((p, i) => {
     tensors[`adam_m.${p.name}`] = { shape: p.tensor.shape, data: opt.m[i]!.toArray() as Float32Array };
     tensors[`adam_v.${p.name}`] = { shape: p.tensor.shape, data: opt.v[i]!.toArray() as Float32Array };
@@ -317,11 +328,12 @@ function saveState(dir: string, model: MultimodalModel, opt: AdamW, state: Recor
   writeSafetensors(join(dir, 'state.safetensors'), tensors, { state: JSON.stringify({ ...state, optStep: opt.step }) });
 }
 
-function loadState(dir: string, model: MultimodalModel, opt: AdamW): { step: number; samples: number; positions: number } | null {
+function loadState(dir: string, model: MultimodalModel, probe: ObjectProbe | null, opt: AdamW): { step: number; samples: number; positions: number } | null {
   const p = join(dir, 'state.safetensors');
   if (!existsSync(p)) return null;
   const f = readSafetensors(p);
   copyWeights(model.namedTensors(), f.tensors, p, 'model.');
+  if (probe) copyWeights(probe.namedTensors(), f.tensors, p);
   const byName = (ts: Tensor[]) => new Map(opt.params.map((q, i) => [q.name, ts[i]!]));
   copyWeights(byName(opt.m), f.tensors, p, 'adam_m.');
   copyWeights(byName(opt.v), f.tensors, p, 'adam_v.');
@@ -392,7 +404,8 @@ export async function trainMultimodal(o: MMTrainOptions): Promise<{ model: Multi
     const p = join(initDir, 'model.safetensors');
     copyWeights(model.gpt.namedTensors(), readSafetensors(p).tensors, p);
   }
-  const opt = new AdamW(model.params(), { lr: cfg.lr, beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.eps, weightDecay: cfg.weightDecay, gradClip: cfg.gradClip });
+  const probe = cfg.objectLoss > 0 ? new ObjectProbe(cfg.model.width, cfg.seed, cfg.model.initStd) : null;
+  const opt = new AdamW([...model.params(), ...(probe?.params() ?? [])], { lr: cfg.lr, beta1: cfg.beta1, beta2: cfg.beta2, eps: cfg.eps, weightDecay: cfg.weightDecay, gradClip: cfg.gradClip });
   const special = specialIds(tok);
   const prior = cfg.answerPrior > 0 ? new AnswerPrior(tok, cfg.tasks, cfg.seed, { strength: cfg.answerPrior }) : null;
   const B = cfg.batchSize, total = cfg.init.alignSteps + cfg.steps;
@@ -403,7 +416,7 @@ export async function trainMultimodal(o: MMTrainOptions): Promise<{ model: Multi
   const metricsPath = join(o.outDir, 'metrics.jsonl');
   for (const f of readdirSync(o.outDir)) if (/^\..*\.tmp$/.test(f)) rmSync(join(o.outDir, f), { force: true });
   let step = 0, samples = 0, positions = 0;
-  const st = o.resume ? loadState(o.outDir, model, opt) : null;
+  const st = o.resume ? loadState(o.outDir, model, probe, opt) : null;
   if (st) {
     ({ step, samples, positions } = st);
     const keep = existsSync(metricsPath) ? readFileSync(metricsPath, 'utf8').split('\n').filter((l) => { try { return (JSON.parse(l) as MMMetricsRow).step <= step; } catch { return false; } }) : [];
@@ -412,7 +425,7 @@ export async function trainMultimodal(o: MMTrainOptions): Promise<{ model: Multi
 
   const extra = { train: { ...cfg, model: undefined, vision: undefined }, kind: 'multimodal' };
   const checkpoint = () => {
-    saveState(o.outDir, model, opt, { step, samples, positions });
+    saveState(o.outDir, model, probe, opt, { step, samples, positions });
     saveMultimodal(o.outDir, model, extra, tokJson);
   };
   const sched = { lr: cfg.lr, minLr: cfg.minLr, warmupSteps: cfg.warmupSteps, totalSteps: total };
@@ -435,8 +448,15 @@ export async function trainMultimodal(o: MMTrainOptions): Promise<{ model: Multi
     const follow = batchSamples.map((s) => followUps(s, cfg.tasks, cfg.turns - 1));
     const batch: MMBatch = collate(batchSamples.map((s, i) => sampleExample(tok, s, first(i), follow[i])), special, cfg.vision, cfg.model.contextLength);
     const lr = learningRate(step, sched);
-    const loss = model.loss(batch, { dropoutSeed: step + cfg.seed, weighting: cfg.lossWeighting, logitBias: prior ? priorBias(prior, batch, batchSamples, follow) : undefined });
-    const lossValue = loss.item();
+    let objectValue: number | undefined;
+    const imageLoss = probe ? (emb: Tensor) => {
+      const l = probe.loss(emb, probeLabels(batchSamples, cfg.vision.imageSize / cfg.vision.patchSize));
+      if (!l) return null;
+      objectValue = l.item();
+      return ops.scalar('mul', l, cfg.objectLoss);
+    } : undefined;
+    const loss = model.loss(batch, { dropoutSeed: step + cfg.seed, weighting: cfg.lossWeighting, logitBias: prior ? priorBias(prior, batch, batchSamples, follow) : undefined, imageLoss });
+    const lossValue = loss.item() - (objectValue ?? 0) * cfg.objectLoss;
     loss.backward();
     const gradNorm = opt.update(lr);
     opt.zeroGrad();
@@ -447,6 +467,7 @@ export async function trainMultimodal(o: MMTrainOptions): Promise<{ model: Multi
       const secs = Math.max(1e-9, (Date.now() - windowStart) / 1000);
       const row: MMMetricsRow = { step, stage, samples, positions, loss: lossValue, lr, grad_norm: gradNorm,
         samples_per_s: +(windowSamples / secs).toFixed(2), positions_per_s: Math.round(windowPositions / secs) };
+      if (objectValue !== undefined) row.object_loss = objectValue;
       if (doEval) { valLoss = await heldoutLoss(model, tok, heldout, B, cfg.lossWeighting); row.val_loss = valLoss; }
       appendFileSync(metricsPath, JSON.stringify(row) + '\n');
       last = row; o.onLog?.(row);
