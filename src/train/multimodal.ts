@@ -152,7 +152,7 @@ export const MM_PRESETS: Record<string, Omit<z.input<typeof MMTrainConfigSchema>
   'mm-small': {
     ...TRAIN_DEFAULTS,
     model: { ...LM_DEFAULTS, vocabSize: 512, contextLength: 64, layers: 2, width: 128, heads: 4, kvHeads: 4 },
-    vision: { imageSize: 48, patchSize: 16, width: 128, layers: 2, heads: 4, mlpRatio: 4, patchStats: false },
+    vision: { imageSize: 48, patchSize: 16, width: 128, layers: 2, heads: 4, mlpRatio: 4, patchStats: false, patchNorm: 'patch' },
     tasks: MM_DEFAULT_TASKS, lossWeighting: 'sample', answerPrior: 1, steps: 15000, batchSize: 32, lr: 5e-4, minLr: 5e-5, warmupSteps: 200,
     evalEvery: 500, checkpointEvery: 500,
   },
@@ -160,7 +160,7 @@ export const MM_PRESETS: Record<string, Omit<z.input<typeof MMTrainConfigSchema>
   'mm-tiny': {
     ...TRAIN_DEFAULTS,
     model: { ...LM_DEFAULTS, vocabSize: 300, contextLength: 48, layers: 1, width: 32, heads: 2, kvHeads: 2, mlpRatio: 2 },
-    vision: { imageSize: 16, patchSize: 4, width: 32, layers: 1, heads: 2, mlpRatio: 2, patchStats: false },
+    vision: { imageSize: 16, patchSize: 4, width: 32, layers: 1, heads: 2, mlpRatio: 2, patchStats: false, patchNorm: 'patch' },
     tasks: ['color'], tokenizerVocab: 300, steps: 40, batchSize: 16, lr: 5e-3, minLr: 5e-4, warmupSteps: 4,
     evalEvery: 0, evalSamples: 16, logEvery: 5, checkpointEvery: 20,
   },

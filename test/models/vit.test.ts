@@ -98,3 +98,31 @@ test('ViT patch statistics: per-patch channel min and max of the input; a learne
   assert.equal(parseVisionConfig({ ...CFG }).patchStats, undefined);
   assert.throws(() => parseVisionConfig({ ...CFG, patchStats: 'yes' }), /patchStats/);
 });
+
+test('ViT per-channel patch norm: an object gives the same pixel-path input whatever its colour; the affine is learned', () => {
+  const S = 16, P = 4;
+  const chan = new ViT({ ...CFG, patchNorm: 'channel' }, new Rng(0)), whole = new ViT(CFG, new Rng(0));
+  // A 2×2 square on a white patch, in two colours darker than white in every channel.
+  const img = (rgb: number[]) => {
+    const a = new Float32Array(3 * S * S).fill(1);
+    for (const [y, x] of [[1, 1], [1, 2], [2, 1], [2, 2]] as const) rgb.forEach((v, c) => { a[(c * S + y) * S + x] = v; });
+    return Tensor.from(a, [1, 3, S, S]);
+  };
+  const red = img([0.8, -0.7, -0.7]), blue = img([-0.7, -0.5, 0.75]);
+  const first = (vit: ViT, x: Tensor) => [...vit.normalisePatches(vit.patchify(x)).toArray().slice(0, 3 * P * P)];
+  const a = first(chan, red), b = first(chan, blue);
+  // (equal up to the LayerNorm's eps, which weighs more on a channel with a small contrast)
+  a.forEach((v, i) => assert.ok(Math.abs(v - b[i]!) < 2e-3, `value ${i}: ${v} vs ${b[i]}`));
+  const c = first(whole, red), d = first(whole, blue);
+  assert.ok(c.some((v, i) => Math.abs(v - d[i]!) > 0.1), 'a whole-patch LayerNorm keeps the colour');
+  // Each channel of each patch has zero mean and unit variance before the affine (initialised to 1, 0).
+  for (let ch = 0; ch < 3; ch++) {
+    const xs = a.slice(ch * P * P, (ch + 1) * P * P), m = xs.reduce((s, v) => s + v, 0) / xs.length;
+    assert.ok(Math.abs(m) < 1e-5 && Math.abs(xs.reduce((s, v) => s + (v - m) ** 2, 0) / xs.length - 1) < 5e-3);
+  }
+  ops.sum(chan.forward(red)).backward();
+  assert.ok(chan.patchNorm.weight.grad!.toArray().some((v) => v !== 0), 'the scale receives a gradient');
+  assert.equal(visionParamCount({ ...CFG, patchNorm: 'channel' }, 40), visionParamCount(CFG, 40));
+  assert.throws(() => parseVisionConfig({ ...CFG, patchNorm: 'pixel' }), /patchNorm/);
+});
+

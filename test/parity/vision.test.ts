@@ -25,9 +25,9 @@ const CONFIGS: Record<string, MultimodalConfig> = {
     model: { ...base, vocabSize: 40, contextLength: 48, width: 32, heads: 4, kvHeads: 2, layers: 2, activation: 'swiglu', norm: 'rmsnorm', positions: 'rope', tiedEmbeddings: false, bias: false },
     vision: { imageSize: 8, patchSize: 2, width: 16, layers: 1, heads: 2, mlpRatio: 4 },
   },
-  'gpt2-style LM, ViT with patch statistics': {
+  'gpt2-style LM, ViT with patch statistics and per-channel patch norm': {
     model: { ...base, vocabSize: 40, contextLength: 32, width: 32, heads: 4, kvHeads: 4, layers: 1 },
-    vision: { imageSize: 12, patchSize: 4, width: 24, layers: 1, heads: 3, mlpRatio: 2, patchStats: true },
+    vision: { imageSize: 12, patchSize: 4, width: 24, layers: 1, heads: 3, mlpRatio: 2, patchStats: true, patchNorm: 'channel' },
   },
 };
 

@@ -21,7 +21,12 @@ def vision_embeds(model, v, pixels):
     W, P, H = v["width"], v["patchSize"], v["heads"]
     D = W // H
     patches = F.unfold(pixels, kernel_size=P, stride=P).transpose(1, 2)  # (N, M, 3P²), each (channel, row, col), raster order
-    patches = F.layer_norm(patches, (3 * P * P,), w("vision.patch_norm.weight"), w("vision.patch_norm.bias"), 1e-5)
+    if v.get("patchNorm", "patch") == "channel":  # each channel of each patch normalised on its own, then the affine
+        n_, m_ = patches.shape[0], patches.shape[1]
+        patches = F.layer_norm(patches.reshape(n_, m_, 3, P * P), (P * P,), None, None, 1e-5).reshape(n_, m_, 3 * P * P)
+        patches = patches * w("vision.patch_norm.weight") + w("vision.patch_norm.bias")
+    else:
+        patches = F.layer_norm(patches, (3 * P * P,), w("vision.patch_norm.weight"), w("vision.patch_norm.bias"), 1e-5)
     x = patches @ w("vision.patch_embed.weight").t() + w("vision.patch_embed.bias")
     x = x + w("vision.position_embedding.weight")
     if v.get("patchStats"):  # per-patch, per-channel min and max of the input pixels
