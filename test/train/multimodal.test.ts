@@ -78,10 +78,10 @@ test('trainMultimodal: metrics.jsonl, checkpoint directory, and an interrupted r
   const { multimodalDone } = await import('../../src/cli/commands/start.ts');
   assert.throws(() => multimodalDone(a), /another configuration than today's mm-small.*--model/);
   assert.equal(multimodalDone(join(root, 'missing')), false);
-  // A run saved before vision.patchStats existed (no such field) is still today's mm-small.
+  // A run saved before vision.patchStats and vision.patchNorm existed (no such fields) is still today's mm-small.
   const old = join(root, 'old-mm-small');
   mkdirSync(old, { recursive: true });
-  const { patchStats: _p, ...oldVision } = resolveMMConfig('mm-small').vision;
+  const { patchStats: _p, patchNorm: _n, ...oldVision } = resolveMMConfig('mm-small').vision;
   writeFileSync(join(old, 'config.json'), JSON.stringify({ model: resolveMMConfig('mm-small').model, vision: oldVision }));
   assert.equal(multimodalDone(old), false);
   assert.ok(ma[3]!.val_loss !== undefined && Number.isFinite(ma[3]!.loss));

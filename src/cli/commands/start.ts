@@ -19,7 +19,11 @@ export function multimodalDone(dir = START_MODEL_DIR): boolean {
   const cfg = resolveMMConfig('mm-small');
   if (existsSync(join(dir, 'config.json'))) {
     const saved = readMultimodalConfig(dir);
-    const vision = (v: typeof cfg.vision) => JSON.stringify({ ...v, patchStats: v.patchStats ?? false, patchNorm: v.patchNorm ?? 'patch' });
+    // Fields added after a run was saved take their defaults; keys sorted so their order does not matter.
+    const vision = (v: typeof cfg.vision) => {
+      const full: Record<string, unknown> = { ...v, patchStats: v.patchStats ?? false, patchNorm: v.patchNorm ?? 'patch' };
+      return JSON.stringify(Object.keys(full).sort().map((k) => [k, full[k]]));
+    };
     if (vision(saved.vision) !== vision(cfg.vision) || saved.model.layers !== cfg.model.layers || saved.model.width !== cfg.model.width) {
       throw new InputError(`${dir} holds a multimodal model of another configuration than today's mm-small; move it away to train a new one, or serve it with \`lumen start --model ${dir}\``);
     }
