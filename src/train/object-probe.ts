@@ -82,9 +82,7 @@ export class ObjectProbe {
    */
   loss(emb: Tensor, labels: ProbeLabels): Tensor | null {
     if (labels.rows.length === 0) return null;
-    const [N, M, C] = emb.shape as [number, number, number];
-    const flat = ops.reshape(emb, [N * M, C]);
-    const x = ops.embedding(flat, Tensor.from(Int32Array.from(labels.rows), [labels.rows.length], emb.backend));
+    const x = labelledRows(emb, labels);
     let total: Tensor | null = null;
     for (const h of HEADS) {
       const ce = ops.crossEntropy(this.heads[h].forward(x), Tensor.from(Int32Array.from(labels.classes[h]), [labels.rows.length], emb.backend));
@@ -95,8 +93,7 @@ export class ObjectProbe {
 
   /** Accuracy of each head on the labelled positions (for tests and logs). */
   accuracy(emb: Tensor, labels: ProbeLabels): Record<Head, number> {
-    const [N, M, C] = emb.shape as [number, number, number];
-    const x = ops.embedding(ops.reshape(emb, [N * M, C]), Tensor.from(Int32Array.from(labels.rows), [labels.rows.length], emb.backend));
+    const x = labelledRows(emb, labels);
     const out = {} as Record<Head, number>;
     for (const h of HEADS) {
       const K = PROBE_HEADS[h].length + 1, lg = this.heads[h].forward(x).toArray();
@@ -110,4 +107,10 @@ export class ObjectProbe {
     }
     return out;
   }
+}
+
+/** The labelled positions' embeddings (n, C), gathered from (N, M, C). */
+function labelledRows(emb: Tensor, labels: ProbeLabels): Tensor {
+  const [N, M, C] = emb.shape as [number, number, number];
+  return ops.embedding(ops.reshape(emb, [N * M, C]), Tensor.from(Int32Array.from(labels.rows), [labels.rows.length], emb.backend));
 }
