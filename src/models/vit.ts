@@ -66,6 +66,11 @@ export function parseVisionConfig(obj: unknown, source = 'config'): VisionConfig
   return r.data;
 }
 
+/** The config with its optional fields filled in (configs saved before a field existed mean its default). */
+export function withVisionDefaults(v: VisionConfig): Required<VisionConfig> {
+  return { ...v, patchStats: v.patchStats ?? false, patchNorm: v.patchNorm ?? 'patch' };
+}
+
 /** Positions one image occupies in the language model: (S/P)². */
 export function imageTokenCount(v: VisionConfig): number {
   const g = v.imageSize / v.patchSize;
@@ -172,7 +177,7 @@ export class ViT {
    * in separately, through the patch's per-channel minimum and maximum.
    */
   normalisePatches(patches: Tensor): Tensor {
-    if ((this.config.patchNorm ?? 'patch') === 'patch') return this.patchNorm.forward(patches);
+    if (withVisionDefaults(this.config).patchNorm === 'patch') return this.patchNorm.forward(patches);
     const [N, M, F] = patches.shape as [number, number, number], P2 = F / 3;
     const y = ops.reshape(ops.layerNorm(ops.reshape(patches, [N, M * 3, P2]), null, null, this.patchNorm.eps), [N, M, F]);
     return ops.add(ops.mul(y, this.patchNorm.weight), this.patchNorm.bias!);

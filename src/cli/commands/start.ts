@@ -7,6 +7,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { trainMultimodalMain, resolveMMConfig, trainedSteps, readMultimodalConfig } from '../../train/multimodal.ts';
+import { withVisionDefaults } from '../../models/vit.ts';
 import { InputError } from '../../util/errors.ts';
 
 export const START_MODEL_DIR = join('runs', 'mm-small');
@@ -21,7 +22,7 @@ export function multimodalDone(dir = START_MODEL_DIR): boolean {
     const saved = readMultimodalConfig(dir);
     // Fields added after a run was saved take their defaults; keys sorted so their order does not matter.
     const vision = (v: typeof cfg.vision) => {
-      const full: Record<string, unknown> = { ...v, patchStats: v.patchStats ?? false, patchNorm: v.patchNorm ?? 'patch' };
+      const full: Record<string, unknown> = withVisionDefaults(v);
       return JSON.stringify(Object.keys(full).sort().map((k) => [k, full[k]]));
     };
     if (vision(saved.vision) !== vision(cfg.vision) || saved.model.layers !== cfg.model.layers || saved.model.width !== cfg.model.width) {
