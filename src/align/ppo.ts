@@ -129,10 +129,10 @@ export interface PpoOptions {
   /** PPO steps (rollout batches), default 80. */
   steps?: number;
   /**
-   * Rollouts per step (default 64). At 32 (8 prompts × 4 samples) the reward did not rise over
+   * Rollouts per step (default 128: 32 prompts × 4 samples). At 32 the reward did not rise over
    * 40 steps while the KL grew to 7–8 nats: Adam takes full-size steps along the noise of small
-   * minibatches, and the pulls of the prompt kinds (refuse here, answer there) cancel. At 64 with
-   * minibatches of 32 the reward rises (0.2 → 1.0 in 40 steps) on the same stages.
+   * minibatches, and the pulls of the prompt kinds (refuse here, answer there) cancel. With 64 or
+   * 128 rollouts and minibatches of 32 the reward rises (0.2 → 1.0–1.4) on the same stages.
    */
   batchSize?: number;
   /** Epochs over each batch (default 4). */
@@ -203,7 +203,7 @@ interface Rollout { prompt: PpoPrompt; promptIds: number[]; ids: number[]; text:
 
 /** Runs PPO; writes the policy (model dir + value_head.safetensors), ppo-metrics.jsonl and plots to outDir. */
 export async function trainPpo(o: PpoOptions): Promise<PpoResult> {
-  const steps = o.steps ?? 80, bs = o.batchSize ?? 64, epochs = o.epochs ?? 4, mb = o.minibatch ?? 32, lr = o.lr ?? 2e-5;
+  const steps = o.steps ?? 80, bs = o.batchSize ?? 128, epochs = o.epochs ?? 4, mb = o.minibatch ?? 32, lr = o.lr ?? 2e-5;
   const clip = o.clip ?? 0.2, vclip = o.valueClip ?? 0.2, vfCoef = o.vfCoef ?? 0.1, gamma = o.gamma ?? 1, lambda = o.lambda ?? 1;
   const maxTokens = o.maxTokens ?? 48, temperature = o.temperature ?? 0.7, rmCoef = o.rmCoef ?? 1, ruleCoef = o.ruleCoef ?? 2, seed = o.seed ?? 1;
   const perPrompt = o.samplesPerPrompt ?? 4;

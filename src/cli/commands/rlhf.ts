@@ -17,7 +17,7 @@ const OPTIONS = {
   'policy-file': { type: 'string', help: 'policy YAML for the generated prompts (default: data/policy/default.yaml)' },
   out: { type: 'string', help: 'output directory (model, value_head.safetensors, ppo-metrics.jsonl, plots)', default: 'runs/rlhf' },
   steps: { type: 'string', help: 'PPO steps (rollout batches)', default: '80' },
-  batch: { type: 'string', help: 'rollouts per step', default: '64' },
+  batch: { type: 'string', help: 'rollouts per step', default: '128' },
   epochs: { type: 'string', help: 'PPO epochs per batch', default: '4' },
   minibatch: { type: 'string', help: 'rollouts per minibatch', default: '32' },
   lr: { type: 'string', help: 'learning rate', default: '2e-5' },
@@ -67,7 +67,7 @@ export async function run(argv: string[]): Promise<number> {
   const kl: KlOptions = target > 0 ? { kind: 'adaptive', init: Math.max(beta, 1e-6), target, horizon: 2000 } : { kind: 'fixed', beta };
   const r = await trainPpo({
     policyDir: v.policy, rewardModelDir: v['reward-model'], outDir: v.out!, prompts, rules, kl, seed: ppoSeed,
-    steps: num('steps', v.steps, 80, { int: true, min: 1 }), batchSize: num('batch', v.batch, 64, { int: true, min: 2 }),
+    steps: num('steps', v.steps, 80, { int: true, min: 1 }), batchSize: num('batch', v.batch, 128, { int: true, min: 2 }),
     epochs: num('epochs', v.epochs, 4, { int: true, min: 1 }), minibatch: num('minibatch', v.minibatch, 32, { int: true, min: 1 }),
     lr: num('lr', v.lr, 2e-5, { min: 0 }), clip: num('clip', v.clip, 0.2, { min: 0.01, max: 0.99 }), lambda: num('lambda', v.lambda, 1, { min: 0, max: 1 }),
     temperature: num('temperature', v.temperature, 0.7, { min: 0.05, max: 2 }), maxTokens: num('max-tokens', v['max-tokens'], 48, { int: true, min: 1 }),
