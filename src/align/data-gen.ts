@@ -90,6 +90,8 @@ export interface GenerateOptions {
   evalPerFamily?: number;
   /** At most this many distinct training-split RL prompts per family (default 40). */
   rlPerFamily?: number;
+  /** At most this many distinct RL validation prompts per family with validation templates (default 12). */
+  validationPerFamily?: number;
   /** Fraction of SFT conversations that start with the policy's system message (default 0.5). */
   systemFraction?: number;
   /** Fraction of SFT conversations with a second exchange (default 0.1). */
@@ -102,6 +104,11 @@ export interface AlignmentData {
   preferences: PreferencePair[];
   eval: EvalPrompt[];
   rlPrompts: RlPrompt[];
+  /**
+   * RL validation prompts: the families' `validation` templates filled from training rows —
+   * phrasings no stage trains on, disjoint from the eval prompts; they choose the PPO checkpoint.
+   */
+  rlValidation: RlPrompt[];
   encyclopedia: Encyclopedia;
 }
 
@@ -111,9 +118,9 @@ interface Instance { family: Family; prompt: string; slots: Record<string, strin
 /** Generates all the alignment data for `policy`. */
 export function generateAlignmentData(policy: Policy, opts: GenerateOptions): AlignmentData {
   const seed = opts.seed >>> 0;
-  const sftN = opts.sftPerFamily ?? 40, pairN = opts.pairsPerFamily ?? 40, evalN = opts.evalPerFamily ?? 24, rlN = opts.rlPerFamily ?? 40;
+  const sftN = opts.sftPerFamily ?? 40, pairN = opts.pairsPerFamily ?? 40, evalN = opts.evalPerFamily ?? 24, rlN = opts.rlPerFamily ?? 40, valN = opts.validationPerFamily ?? 12;
   const contrastN = opts.contrastPerFamily ?? 20;
-  for (const [k, v] of [['sftPerFamily', sftN], ['pairsPerFamily', pairN], ['contrastPerFamily', contrastN], ['evalPerFamily', evalN], ['rlPerFamily', rlN]] as const) {
+  for (const [k, v] of [['sftPerFamily', sftN], ['pairsPerFamily', pairN], ['contrastPerFamily', contrastN], ['evalPerFamily', evalN], ['rlPerFamily', rlN], ['validationPerFamily', valN]] as const) {
     if (!Number.isInteger(v) || v < 0) throw new InputError(`generateAlignmentData: ${k} must be a non-negative integer, got ${v}`);
   }
   const sysFrac = opts.systemFraction ?? 0.5, multiFrac = opts.multiTurnFraction ?? 0.1;
@@ -181,24 +188,41 @@ export function generateAlignmentData(policy: Policy, opts: GenerateOptions): Al
       rlPrompts.push(r);
     }
   }
-  return { seed, sft, preferences, eval: evals, rlPrompts, encyclopedia };
+  // Validation prompts from their own stream, so the training prompts above do not depend on them.
+  const valRng = new Rng(hashAt(seed, 7));
+  const rlValidation: RlPrompt[] = [];
+  for (const f of policy.families) {
+    const templates = f.templates.validation ?? [];
+    if (templates.length === 0) continue;
+    const seen = new Set<string>();
+    for (let tries = 0; seen.size < valN && tries < valN * 20; tries++) {
+      const inst = sampler.instance(f, 'train', valRng, templates);
+      if (seen.has(inst.prompt)) continue;
+      seen.add(inst.prompt);
+      const r: RlPrompt = { prompt: inst.prompt, family: f.id, kind: f.kind, tags: familyTags(f) };
+      if (f.kind === 'factual') r.expected = inst.slots['value']!;
+      if (f.generator === 'arithmetic') r.expected = inst.slots['result']!;
+      rlValidation.push(r);
+    }
+  }
+  return { seed, sft, preferences, eval: evals, rlPrompts, rlValidation, encyclopedia };
 }
 
 /** Paths written by `writeAlignmentData`. */
-export interface WrittenPaths { sft: string; preferences: string; eval: string; rlPrompts: string; encyclopedia: string; entities: string; manifest: string }
+export interface WrittenPaths { sft: string; preferences: string; eval: string; rlPrompts: string; rlValidation: string; encyclopedia: string; entities: string; manifest: string }
 
 /**
- * Writes the data under `dir`: sft.jsonl, preferences.jsonl, eval.jsonl, rl-prompts.jsonl, encyclopedia.txt
+ * Writes the data under `dir`: sft.jsonl, preferences.jsonl, eval.jsonl, rl-prompts.jsonl, rl-validation.jsonl, encyclopedia.txt
  * (articles separated by blank lines), entities.json and manifest.json (counts, seed, hashes).
  * Each file is written atomically.
  */
 export function writeAlignmentData(data: AlignmentData, dir: string): WrittenPaths {
   const p: WrittenPaths = {
-    sft: join(dir, 'sft.jsonl'), preferences: join(dir, 'preferences.jsonl'), eval: join(dir, 'eval.jsonl'), rlPrompts: join(dir, 'rl-prompts.jsonl'),
+    sft: join(dir, 'sft.jsonl'), preferences: join(dir, 'preferences.jsonl'), eval: join(dir, 'eval.jsonl'), rlPrompts: join(dir, 'rl-prompts.jsonl'), rlValidation: join(dir, 'rl-validation.jsonl'),
     encyclopedia: join(dir, 'encyclopedia.txt'), entities: join(dir, 'entities.json'), manifest: join(dir, 'manifest.json'),
   };
   const texts = {
-    sft: toJsonl(data.sft), preferences: toJsonl(data.preferences), eval: toJsonl(data.eval), rlPrompts: toJsonl(data.rlPrompts),
+    sft: toJsonl(data.sft), preferences: toJsonl(data.preferences), eval: toJsonl(data.eval), rlPrompts: toJsonl(data.rlPrompts), rlValidation: toJsonl(data.rlValidation),
     encyclopedia: data.encyclopedia.documents.join('\n\n') + '\n',
     entities: JSON.stringify({ known: data.encyclopedia.known, unknown: data.encyclopedia.unknown }, null, 1) + '\n',
   };
@@ -206,7 +230,7 @@ export function writeAlignmentData(data: AlignmentData, dir: string): WrittenPat
   const sha = (s: string) => createHash('sha256').update(s).digest('hex').slice(0, 16);
   writeJsonAtomic(p.manifest, {
     seed: data.seed,
-    counts: { sft: data.sft.length, preferences: data.preferences.length, eval: data.eval.length, rl_prompts: data.rlPrompts.length, documents: data.encyclopedia.documents.length, known_entities: data.encyclopedia.known.length, unknown_entities: data.encyclopedia.unknown.length },
+    counts: { sft: data.sft.length, preferences: data.preferences.length, eval: data.eval.length, rl_prompts: data.rlPrompts.length, rl_validation: data.rlValidation.length, documents: data.encyclopedia.documents.length, known_entities: data.encyclopedia.known.length, unknown_entities: data.encyclopedia.unknown.length },
     sha256_16: Object.fromEntries(Object.entries(texts).map(([k, v]) => [k, sha(v)])),
   });
   return p;

@@ -79,9 +79,11 @@ const FamilySchema = z.strictObject({
    * Request templates: `train` (SFT demonstrations, preference pairs and RL rollouts), `eval`
    * (held out, disjoint from the others) and optional `rl`: extra training-split phrasings used
    * only as RL rollout prompts — prompts need no demonstration, so RL can see more phrasings
-   * than SFT and learn the policy's behaviour from the reward rather than by imitation.
+   * than SFT and learn the policy's behaviour from the reward rather than by imitation — and
+   * optional `validation`: phrasings never trained on (nor used for evaluation), whose prompts
+   * choose the PPO checkpoint.
    */
-  templates: z.strictObject({ train: texts, eval: texts, rl: texts.optional() }),
+  templates: z.strictObject({ train: texts, eval: texts, rl: texts.optional(), validation: texts.optional() }),
   /** Joint slot bindings; some are held out for evaluation. */
   rows: z.array(z.record(z.string(), z.string())).optional(),
   /** Rows held out of training data (default: a quarter, at least one). */
@@ -205,6 +207,11 @@ function checkPolicy(p: Policy, source: string): void {
       if (evalSet.has(t)) fail(where, `template appears in both rl and eval: ${JSON.stringify(t)}`);
       if (trainSet.has(t)) fail(where, `template appears in both train and rl: ${JSON.stringify(t)}`);
     }
+    const rlSet = new Set(f.templates.rl ?? []);
+    for (const t of f.templates.validation ?? []) {
+      for (const [name, set] of [['train', trainSet], ['eval', evalSet], ['rl', rlSet]] as const)
+        if (set.has(t)) fail(where, `template appears in both ${name} and validation: ${JSON.stringify(t)}`);
+    }
     let slots: string[];
     if (f.kind === 'factual' || f.kind === 'unknowable') {
       if (!f.fact) fail(where, `a ${f.kind} family needs 'fact: {kind, attribute}'`);
@@ -236,7 +243,7 @@ function checkPolicy(p: Policy, source: string): void {
         if (!f.answers) fail(where, `an ${f.kind} family needs 'answers'`);
       }
     }
-    checkSlots([...f.templates.train, ...f.templates.eval, ...(f.templates.rl ?? []), ...(f.answers ?? []), f.topic], slots, where, fail);
+    checkSlots([...f.templates.train, ...f.templates.eval, ...(f.templates.rl ?? []), ...(f.templates.validation ?? []), ...(f.answers ?? []), f.topic], slots, where, fail);
   }
 }
 

@@ -16,6 +16,13 @@
  *      loss and the clipped value loss (one forward gives both: the value head reads the
  *      policy's final hidden state, detached, at the position that predicts each response token).
  *
+ * Checkpoint choice: with validation prompts (phrasings PPO never trains on), every
+ * `validateEvery` steps the policy answers them greedily, as the evaluation does, and is scored
+ * with the training reward (reward model + rules), averaged evenly over prompt kinds. The policy
+ * saved is the one with the best validation reward (step 0, the starting policy, is logged for
+ * reference but not eligible), so a run that drifts late — refusals spreading to allowed
+ * requests on unseen phrasings, or answers to disallowed ones coming back — keeps its best state.
+ *
  * Logged per step to ppo-metrics.jsonl: mean score, RM and rule rewards, KL, β, the batch's
  * rate of answering disallowed requests and of refusing allowed ones, clip fraction, losses.
  * Plots of reward, KL and refusal rates over steps are written as SVG + PNG.
@@ -186,8 +193,25 @@ export interface PpoOptions {
    * request's kind scores on average, which the value head learns only slowly.
    */
   samplesPerPrompt?: number;
+  /**
+   * Validation prompts (phrasings PPO does not train on). With them, the saved policy is the one
+   * with the best validation reward among steps validateEvery, 2·validateEvery, … and the last.
+   */
+  validation?: readonly PpoPrompt[];
+  /** Steps between validations (default 10; 0 = no validation, the last policy is saved). */
+  validateEvery?: number;
   seed?: number;
   quiet?: boolean;
+}
+
+/** One validation's logged row (ppo-validation.jsonl). */
+export interface ValidationRow {
+  step: number;
+  /** Training reward of greedy responses, mean per prompt kind, then mean over kinds. */
+  score: number;
+  by_kind: Record<string, number>;
+  disallowed_answer_rate: number | null; over_refusal_rate: number | null;
+  prompts: number; seconds: number;
 }
 
 /** One PPO step's logged row. */
@@ -197,7 +221,12 @@ export interface PpoRow {
   clip_frac: number; value_loss: number; policy_loss: number; approx_kl: number; response_tokens: number; ended: number; seconds: number;
 }
 
-export interface PpoResult { policy: GPT; rows: PpoRow[]; outDir: string; seconds: number }
+export interface PpoResult {
+  policy: GPT; rows: PpoRow[]; outDir: string; seconds: number;
+  validation: ValidationRow[];
+  /** The step whose policy was saved (the last step without validation). */
+  selectedStep: number;
+}
 
 interface Rollout { prompt: PpoPrompt; promptIds: number[]; ids: number[]; text: string; ended: boolean; group: number }
 
@@ -225,10 +254,55 @@ export async function trainPpo(o: PpoOptions): Promise<PpoResult> {
   const opt = fineTuneOptimizer(policy.params(), lr);
   const sampler = new PromptSampler(prompts.map((x) => (o.balanceKinds ?? true) ? (x.p.kind ?? x.p.tags?.[0] ?? '') : ''), seed, (o.balanceKinds ?? true) ? o.kindWeights : undefined);
   const shuffler = new Rng(hashAt(seed, 42));
+  const validateEvery = o.validateEvery ?? 10;
+  if (!(Number.isInteger(validateEvery) && validateEvery >= 0)) throw new InputError(`rlhf: validateEvery must be a whole number >= 0, got ${validateEvery}`);
+  const valPrompts = validateEvery > 0 ? (o.validation ?? []).map((p) => ({ p, ids: renderPrompt(cm.tok, p.prompt) })).filter((x) => x.ids.length < T - 1) : [];
+
+  /** Scores responses as the training does: rm·w·RM + rule·rules; counts refusal outcomes. */
+  const scoreResponses = (items: { p: PpoPrompt; text: string }[]) => {
+    const rmScores = rm.scoreMany(items.map((r) => ({ prompt: r.p.prompt, response: r.text })));
+    let disN = 0, disAnswered = 0, allowN = 0, allowRefused = 0;
+    const rmWeights: number[] = [];
+    const ruleScores = items.map((r) => {
+      const pin = { text: r.p.prompt, tags: r.p.tags };
+      const rr = rules.rewardForSync(pin, r.text);
+      const tags = rules.tagsOf(pin);
+      rmWeights.push(rules.rubricFor(tags)?.reward_model_weight ?? 1);
+      if (tags.includes('disallowed')) { disN++; if (rr.class === 'C' || rr.class === 'D') disAnswered++; }
+      else if (tags.includes('allowed') || tags.includes('borderline')) { allowN++; if (rr.class === 'A' || rr.class === 'B') allowRefused++; }
+      return rr.reward;
+    });
+    const scores = items.map((_, i) => rmCoef * rmWeights[i]! * rmScores[i]! + ruleCoef * ruleScores[i]!);
+    return { scores, rmScores, ruleScores, disallowed: disN ? disAnswered / disN : null, overRefusal: allowN ? allowRefused / allowN : null };
+  };
+  const validationPath = join(o.outDir, 'ppo-validation.jsonl');
+  const validation: ValidationRow[] = [];
+  const validate = async (step: number): Promise<ValidationRow> => {
+    const tv = Date.now();
+    cm.model.training = false;
+    const comps = await complete(serving, valPrompts.map((v) => v.ids), { maxTokens, temperature: 0, seed: 0 });
+    const s = scoreResponses(valPrompts.map((v, i) => ({ p: v.p, text: comps[i]!.text })));
+    const sums = new Map<string, [number, number]>();
+    valPrompts.forEach((v, i) => { const k = v.p.kind ?? v.p.tags?.[0] ?? ''; const a = sums.get(k) ?? [0, 0]; a[0] += s.scores[i]!; a[1]++; sums.set(k, a); });
+    const byKind = Object.fromEntries([...sums.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, [t, n]]) => [k, t / n]));
+    const means = Object.values(byKind);
+    const row: ValidationRow = {
+      step, score: means.reduce((a, b) => a + b, 0) / means.length, by_kind: byKind,
+      disallowed_answer_rate: s.disallowed, over_refusal_rate: s.overRefusal, prompts: valPrompts.length, seconds: (Date.now() - tv) / 1000,
+    };
+    validation.push(row);
+    appendMetrics(validationPath, row as unknown as Record<string, unknown>);
+    return row;
+  };
+  const { model: _m, ...rest } = cm.config;
+  const saveValueHead = () => writeSafetensors(join(o.outDir, 'value_head.safetensors'), Object.fromEntries(policy.valueHead.params().map((p) => [p.name, { shape: p.tensor.shape, data: host(p.tensor) }])));
+  let best: ValidationRow | null = null;
 
   ensureDir(o.outDir);
   const metricsPath = join(o.outDir, 'ppo-metrics.jsonl');
   resetMetrics(metricsPath);
+  resetMetrics(validationPath);
+  if (valPrompts.length > 0) await validate(0);
   const bar = new Progress({ label: 'rlhf', total: steps, unit: 'step', quiet: o.quiet });
   const t0 = Date.now();
   const rows: PpoRow[] = [];
@@ -242,19 +316,7 @@ export async function trainPpo(o: PpoOptions): Promise<PpoResult> {
     chosen.forEach((c, i) => { if (comps[i]!.ids.length > 0) rollouts.push({ prompt: c.p, promptIds: c.ids, ids: comps[i]!.ids, text: comps[i]!.text, ended: comps[i]!.ended, group: Math.floor(i / perPrompt) }); });
     if (rollouts.length < 2) throw new InputError(`rlhf step ${step + 1}: fewer than 2 non-empty responses; prompts leave no room in the context of ${T}?`);
     // 2. scores
-    const rmScores = rm.scoreMany(rollouts.map((r) => ({ prompt: r.prompt.prompt, response: r.text })));
-    let disN = 0, disAnswered = 0, allowN = 0, allowRefused = 0;
-    const rmWeights: number[] = [];
-    const ruleScores = rollouts.map((r) => {
-      const pin = { text: r.prompt.prompt, tags: r.prompt.tags };
-      const rr = rules.rewardForSync(pin, r.text);
-      const tags = rules.tagsOf(pin);
-      rmWeights.push(rules.rubricFor(tags)?.reward_model_weight ?? 1);
-      if (tags.includes('disallowed')) { disN++; if (rr.class === 'C' || rr.class === 'D') disAnswered++; }
-      else if (tags.includes('allowed') || tags.includes('borderline')) { allowN++; if (rr.class === 'A' || rr.class === 'B') allowRefused++; }
-      return rr.reward;
-    });
-    const scores = rollouts.map((_, i) => rmCoef * rmWeights[i]! * rmScores[i]! + ruleCoef * ruleScores[i]!);
+    const { scores, rmScores, ruleScores, disallowed, overRefusal } = scoreResponses(rollouts.map((r) => ({ p: r.prompt, text: r.text })));
     const centred = perPrompt > 1 ? centreByGroup(scores, rollouts.map((r) => r.group)) : scores;
     // old log-probs, values and reference log-probs of the sampled tokens
     const seqs = rollouts.map((r) => {
@@ -316,27 +378,35 @@ export async function trainPpo(o: PpoOptions): Promise<PpoResult> {
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
     const row: PpoRow = {
       step: step + 1, reward: mean(scores), rm_reward: mean(rmScores), rule_reward: mean(ruleScores), kl: meanKl, beta,
-      disallowed_answer_rate: disN ? disAnswered / disN : null, over_refusal_rate: allowN ? allowRefused / allowN : null,
+      disallowed_answer_rate: disallowed, over_refusal_rate: overRefusal,
       clip_frac: clipSum / updates, value_loss: vlSum / updates, policy_loss: plSum / updates, approx_kl: akSum / updates,
       response_tokens: mean(rollouts.map((r) => r.ids.length)), ended: mean(rollouts.map((r) => (r.ended ? 1 : 0))), seconds: (Date.now() - ts) / 1000,
     };
     rows.push(row);
     appendMetrics(metricsPath, row as unknown as Record<string, unknown>);
-    bar.update(step + 1, { reward: row.reward.toFixed(3), kl: row.kl.toFixed(2), dis: row.disallowed_answer_rate?.toFixed(2) ?? '-', over: row.over_refusal_rate?.toFixed(2) ?? '-' });
+    const v = valPrompts.length > 0 && ((step + 1) % validateEvery === 0 || step + 1 === steps) ? await validate(step + 1) : null;
+    if (v && (best === null || v.score > best.score)) {
+      best = v;
+      saveModel(o.outDir, cm.model, { ...rest, rlhf: { selectedStep: v.step, partial: step + 1 < steps } }, join(o.policyDir, 'tokenizer.json'));
+      saveValueHead();
+    }
+    bar.update(step + 1, { reward: row.reward.toFixed(3), kl: row.kl.toFixed(2), dis: row.disallowed_answer_rate?.toFixed(2) ?? '-', over: row.over_refusal_rate?.toFixed(2) ?? '-', ...(v ? { val: v.score.toFixed(3) } : {}) });
   }
   bar.done();
   const seconds = (Date.now() - t0) / 1000;
-  const { model: _m, ...rest } = cm.config;
+  const selectedStep = best?.step ?? steps;
   const summary = {
     steps, batchSize: bs, epochs, minibatch: mb, lr, clip, valueClip: vclip, vfCoef, gamma, lambda, kl: { ...klOpt, final: kl.state() },
     maxTokens, temperature, rmCoef, ruleCoef, samplesPerPrompt: perPrompt, kindWeights: (o.balanceKinds ?? true) ? (o.kindWeights ?? {}) : null, seed, rewardModel: o.rewardModelDir, from: o.policyDir, prompts: prompts.length, seconds,
-    last: rows[rows.length - 1],
+    validateEvery, validationPrompts: valPrompts.length, selectedStep, selected: best, last: rows[rows.length - 1],
   };
-  saveModel(o.outDir, cm.model, { ...rest, rlhf: summary }, join(o.policyDir, 'tokenizer.json'));
-  writeSafetensors(join(o.outDir, 'value_head.safetensors'), Object.fromEntries(policy.valueHead.params().map((p) => [p.name, { shape: p.tensor.shape, data: host(p.tensor) }])));
+  if (best === null) {
+    saveModel(o.outDir, cm.model, { ...rest, rlhf: summary }, join(o.policyDir, 'tokenizer.json'));
+    saveValueHead();
+  } else writeJsonAtomic(join(o.outDir, 'config.json'), { ...rest, rlhf: summary, model: cm.model.config });
   writeJsonAtomic(join(o.outDir, 'rlhf-summary.json'), summary);
-  await writePpoPlots(o.outDir, readMetrics(metricsPath) as unknown as PpoRow[]);
-  return { policy: cm.model, rows, outDir: o.outDir, seconds };
+  await writePpoPlots(o.outDir, readMetrics(metricsPath) as unknown as PpoRow[], validation, selectedStep);
+  return { policy: best === null || best.step === steps ? cm.model : loadModel(o.outDir), rows, outDir: o.outDir, seconds, validation, selectedStep };
 }
 
 /** Each score minus the mean score of its group (the responses to the same prompt). */
@@ -379,8 +449,12 @@ export class PromptSampler {
   }
 }
 
-/** Plots of reward, KL and refusal rates over PPO steps (DIR/ppo-reward, ppo-kl, ppo-refusals .svg/.png). */
-export async function writePpoPlots(dir: string, rows: readonly PpoRow[]): Promise<string[]> {
+/**
+ * Plots of reward, KL and refusal rates over PPO steps (DIR/ppo-reward, ppo-kl, ppo-refusals
+ * .svg/.png) and, with validation rows, the validation reward and refusal rates
+ * (ppo-validation), titled with the chosen step.
+ */
+export async function writePpoPlots(dir: string, rows: readonly PpoRow[], validation: readonly ValidationRow[] = [], selectedStep?: number): Promise<string[]> {
   if (rows.length === 0) return [];
   const x = rows.map((r) => r.step);
   const out: string[] = [];
@@ -402,6 +476,15 @@ export async function writePpoPlots(dir: string, rows: readonly PpoRow[]): Promi
   if (series.length) {
     const ref = lineChart({ title: 'Refusal behaviour on the rollout batch', xLabel: 'PPO step', yLabel: 'rate', series, yDomain: [0, 1] });
     out.push((await writeChart(join(dir, 'ppo-refusals'), ref)).png);
+  }
+  if (validation.length > 0) {
+    const vx = validation.map((r) => r.step);
+    const vs = [{ name: 'validation reward (mean over kinds)', x: vx, y: validation.map((r) => r.score) }];
+    const vd = validation.filter((r) => r.disallowed_answer_rate !== null), vo = validation.filter((r) => r.over_refusal_rate !== null);
+    if (vd.length) vs.push({ name: 'answers to disallowed requests', x: vd.map((r) => r.step), y: vd.map((r) => r.disallowed_answer_rate!) });
+    if (vo.length) vs.push({ name: 'refusals of allowed requests', x: vo.map((r) => r.step), y: vo.map((r) => r.over_refusal_rate!) });
+    const vc = lineChart({ title: `Validation (greedy, unseen phrasings); saved policy: step ${selectedStep ?? validation[validation.length - 1]!.step}`, xLabel: 'PPO step', yLabel: 'reward / rate', series: vs });
+    out.push((await writeChart(join(dir, 'ppo-validation'), vc)).png);
   }
   return out;
 }

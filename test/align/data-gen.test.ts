@@ -12,6 +12,9 @@ import { readJsonl } from '../../src/align/jsonl.ts';
 const policy = loadPolicy();
 const data = generateAlignmentData(policy, { seed: 3 });
 
+
+/** A regular expression matching the prompts a template can produce. */
+const templateRe = (t: string) => new RegExp('^' + t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/\\\{[A-Za-z_0-9]+\\\}/g, '.+') + '$', 's');
 test('generation is deterministic by seed and differs across seeds', () => {
   const again = generateAlignmentData(policy, { seed: 3 });
   assert.deepEqual(again, data);
@@ -86,7 +89,6 @@ test('garble: deterministic, never the input, about as long, made of the input\'
 });
 
 test('RL prompts use the train and RL-only templates; SFT and preference data use only the train templates', () => {
-  const templateRe = (t: string) => new RegExp('^' + t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/\\\{[A-Za-z_0-9]+\\\}/g, '.+') + '$', 's');
   const weapons = policy.families.find((f) => f.id === 'weapons')!;
   assert.ok((weapons.templates.rl ?? []).length > 0, 'the default policy has RL-only templates for weapons');
   const rlOnly = weapons.templates.rl!.map(templateRe), train = weapons.templates.train.map(templateRe);
@@ -97,6 +99,24 @@ test('RL prompts use the train and RL-only templates; SFT and preference data us
   for (const p of [...sftPrompts, ...data.preferences.filter((x) => x.meta.family === 'weapons').map((x) => x.prompt)]) {
     assert.ok(train.some((re) => re.test(p)) && !rlOnly.some((re) => re.test(p)), `SFT/preference prompt not from a train template: ${p}`);
   }
+});
+
+test('RL validation prompts come only from the validation templates: no training prompt, no eval prompt, training rows only', () => {
+  assert.ok(data.rlValidation.length > 0);
+  const kinds = new Set(data.rlValidation.map((v) => v.kind));
+  for (const k of ['allowed', 'disallowed', 'borderline']) assert.ok(kinds.has(k as never), `validation covers ${k}`);
+  const seenElsewhere = new Set<string>([...data.rlPrompts.map((r) => r.prompt), ...data.eval.map((e) => e.prompt), ...data.preferences.map((p) => p.prompt)]);
+  for (const c of data.sft) for (const m of c.messages) if (m.role === 'user') seenElsewhere.add(m.content);
+  for (const v of data.rlValidation) {
+    assert.ok(!seenElsewhere.has(v.prompt), `validation prompt used elsewhere: ${v.prompt}`);
+    const f = policy.families.find((x) => x.id === v.family)!;
+    assert.ok(f.templates.validation!.map(templateRe).some((re) => re.test(v.prompt)), `not from a validation template: ${v.prompt}`);
+  }
+  // Training rows only: a weapons validation prompt names no held-out weapon of the eval prompts.
+  const weapons = policy.families.find((f) => f.id === 'weapons')!;
+  const evalWeapons = (weapons.rows ?? []).map((r) => r['weapon']!).filter((w) => data.eval.some((e) => e.family === 'weapons' && e.prompt.includes(w)));
+  assert.ok(evalWeapons.length > 0);
+  for (const v of data.rlValidation.filter((x) => x.family === 'weapons')) for (const w of evalWeapons) assert.ok(!v.prompt.includes(w), `held-out row in validation: ${v.prompt}`);
 });
 
 test('eval prompts are disjoint from training prompts, by text, template and entity', () => {
@@ -167,6 +187,7 @@ test('writeAlignmentData writes JSONL that the standard loaders read back', () =
     assert.equal(messageText(prefs[1]!.chosen[0]!), small.preferences[1]!.chosen);
     assert.equal(readJsonl(paths.eval).length, small.eval.length);
     assert.deepEqual(readJsonl(paths.rlPrompts).map((l) => l.value), small.rlPrompts);
+    assert.deepEqual(readJsonl(paths.rlValidation).map((l) => l.value), small.rlValidation);
     assert.equal(readFileSync(paths.encyclopedia, 'utf8').trim().split('\n\n').length, small.encyclopedia.documents.length);
     const manifest = JSON.parse(readFileSync(paths.manifest, 'utf8'));
     assert.equal(manifest.counts.sft, small.sft.length);

@@ -113,6 +113,39 @@ test('trainPpo runs end to end on a tiny GPT: engine rollouts, metrics rows and 
   await assert.rejects(trainPpo({ policyDir: dir, rewardModelDir: rmDir, outDir: out, prompts, steps: 1, batchSize: 6, samplesPerPrompt: 4, quiet: true }), /samples per prompt must be a whole number >= 1 dividing the batch size 6/);
 });
 
+test('trainPpo with validation prompts saves the policy of the step with the best validation reward', async () => {
+  const dir = await tinyChatModel({ contextLength: 48 });
+  const rmDir = mkdtempSync(join(tmpdir(), 'lumen-ppo-rm-'));
+  new RewardModel(loadModel(dir), Tokenizer.load(dir), 1).save(rmDir, {}, join(dir, 'tokenizer.json'));
+  const out = mkdtempSync(join(tmpdir(), 'lumen-ppo-val-'));
+  const prompts = [{ prompt: 'How do I build a bomb?', tags: ['disallowed'], kind: 'disallowed' }, { prompt: 'How do I bake bread?', tags: ['allowed'], kind: 'allowed' }];
+  const validation = [
+    { prompt: 'Explain how to make a bomb.', tags: ['disallowed'], kind: 'disallowed' }, { prompt: 'Tell me how to cook rice.', tags: ['allowed'], kind: 'allowed' },
+    { prompt: 'What goes into bread?', tags: ['allowed'], kind: 'allowed' },
+  ];
+  const r = await trainPpo({ policyDir: dir, rewardModelDir: rmDir, outDir: out, prompts, validation, validateEvery: 2, steps: 5, batchSize: 4, minibatch: 2, epochs: 2, maxTokens: 6, lr: 3e-3, quiet: true, kl: { kind: 'fixed', beta: 0.1 } });
+  // validated at step 0 (reference only), 2, 4 and the last step 5
+  assert.deepEqual(r.validation.map((v) => v.step), [0, 2, 4, 5]);
+  const logged = readFileSync(join(out, 'ppo-validation.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; score: number; by_kind: Record<string, number> });
+  assert.deepEqual(logged.map((v) => v.step), [0, 2, 4, 5]);
+  assert.deepEqual(Object.keys(logged[0]!.by_kind), ['allowed', 'disallowed']);
+  for (const v of logged) assert.ok(Math.abs(v.score - (v.by_kind['allowed']! + v.by_kind['disallowed']!) / 2) < 1e-9, 'score = mean over kinds');
+  const eligible = r.validation.filter((v) => v.step > 0);
+  const best = eligible.reduce((a, b) => (b.score > a.score ? b : a));
+  assert.equal(r.selectedStep, best.step);
+  const summary = JSON.parse(readFileSync(join(out, 'rlhf-summary.json'), 'utf8')) as { selectedStep: number };
+  assert.equal(summary.selectedStep, best.step);
+  assert.equal((JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as { rlhf: { selectedStep: number } }).rlhf.selectedStep, best.step);
+  // The saved weights are that step's: answering the validation prompts again gives its logged score.
+  const again = await trainPpo({ policyDir: out, rewardModelDir: rmDir, outDir: mkdtempSync(join(tmpdir(), 'lumen-ppo-val2-')), prompts, validation, validateEvery: 1, steps: 1, batchSize: 4, minibatch: 2, epochs: 1, maxTokens: 6, lr: 0, quiet: true, kl: { kind: 'fixed', beta: 0.1 } });
+  assert.ok(Math.abs(again.validation[0]!.score - best.score) < 1e-4, `re-scored ${again.validation[0]!.score} vs logged ${best.score}`);
+  assert.ok(existsSync(join(out, 'ppo-validation.png')) && existsSync(join(out, 'value_head.safetensors')));
+  // Without validation prompts (or with validateEvery 0) the last step is saved.
+  const plain = await trainPpo({ policyDir: dir, rewardModelDir: rmDir, outDir: mkdtempSync(join(tmpdir(), 'lumen-ppo-val3-')), prompts, validation, validateEvery: 0, steps: 2, batchSize: 4, minibatch: 2, epochs: 1, maxTokens: 6, quiet: true });
+  assert.equal(plain.selectedStep, 2);
+  assert.equal(plain.validation.length, 0);
+});
+
 test('rollout prompts are drawn evenly across kinds; a local GPT can grade rubrics zero-shot', async () => {
   const keys = [...Array(90).fill('allowed'), ...Array(10).fill('disallowed')];
   const drawn = new PromptSampler(keys, 1).next(40).map((i) => keys[i]);

@@ -14,6 +14,8 @@ const OPTIONS = {
   grader: { type: 'string', help: 'rubric grader: program, or model (zero-shot rubric prompt scored by --grader-model)', default: 'program' },
   'grader-model': { type: 'string', help: 'model directory that grades rubrics when --grader model (default: the reward model\'s language model)' },
   prompts: { type: 'string', help: 'rollout prompts JSONL ({"prompt", "tags"?} per line); default: the policy\'s generated RL prompts' },
+  'validation-prompts': { type: 'string', help: 'validation prompts JSONL (same form), phrasings not trained on, that choose the saved checkpoint; default: the policy\'s generated validation prompts (none with --prompts)' },
+  'validate-every': { type: 'string', help: 'PPO steps between validations; the policy with the best validation reward is saved (0 = keep the last step)', default: '10' },
   'policy-file': { type: 'string', help: 'policy YAML for the generated prompts (default: data/policy/default.yaml)' },
   out: { type: 'string', help: 'output directory (model, value_head.safetensors, ppo-metrics.jsonl, plots)', default: 'runs/rlhf' },
   steps: { type: 'string', help: 'PPO steps (rollout batches)', default: '80' },
@@ -54,15 +56,15 @@ export async function run(argv: string[]): Promise<number> {
     const g = loadChatModel(v['grader-model'] ?? v['reward-model'], '--grader-model');
     rules = new RuleRewardModel(config, { grader: 'model', model: gptGraderModel(g.model, g.tok) });
   } else rules = new RuleRewardModel(config, { grader: 'program' });
-  let prompts: PpoPrompt[];
-  if (v.prompts) {
-    prompts = readJsonl(v.prompts).map(({ line, value }) => {
-      const o = value as { prompt?: unknown; tags?: unknown };
-      if (typeof o?.prompt !== 'string' || o.prompt === '') throw new InputError(`${v.prompts}:${line}: expected {"prompt": string, "tags"?: string[]}`);
-      if (o.tags !== undefined && !(Array.isArray(o.tags) && o.tags.every((t) => typeof t === 'string'))) throw new InputError(`${v.prompts}:${line}: "tags" must be a list of strings`);
-      return { prompt: o.prompt, tags: o.tags as string[] | undefined };
-    });
-  } else prompts = generatedData(v['policy-file'], seed).rlPrompts.map((r) => ({ prompt: r.prompt, tags: r.tags, kind: r.kind }));
+  let prompts: PpoPrompt[], validation: PpoPrompt[] = [];
+  const generated = () => generatedData(v['policy-file'], seed);
+  if (v.prompts) prompts = readPrompts(v.prompts);
+  else {
+    const g = generated();
+    prompts = g.rlPrompts.map((r) => ({ prompt: r.prompt, tags: r.tags, kind: r.kind }));
+    validation = g.rlValidation.map((r) => ({ prompt: r.prompt, tags: r.tags, kind: r.kind }));
+  }
+  if (v['validation-prompts']) validation = readPrompts(v['validation-prompts']);
   const target = num('kl-target', v['kl-target'], 2, { min: 0 }), beta = num('kl-coef', v['kl-coef'], 0.05, { min: 0 });
   const kl: KlOptions = target > 0 ? { kind: 'adaptive', init: Math.max(beta, 1e-6), target, horizon: 2000 } : { kind: 'fixed', beta };
   const r = await trainPpo({
@@ -74,12 +76,29 @@ export async function run(argv: string[]): Promise<number> {
     kindWeights: parseKindWeights(v['kind-weights'] ?? ''),
     rmCoef: num('rm-coef', v['rm-coef'], 1), ruleCoef: num('rule-coef', v['rule-coef'], 2), balanceKinds: !v['no-balance'],
     samplesPerPrompt: num('samples-per-prompt', v['samples-per-prompt'], 4, { int: true, min: 1 }),
+    validation, validateEvery: num('validate-every', v['validate-every'], 10, { int: true, min: 0 }),
   });
   const first = r.rows[0]!, last = r.rows[r.rows.length - 1]!;
   const pct = (x: number | null) => (x === null ? '-' : `${(x * 100).toFixed(0)}%`);
   console.log(`rlhf: ${r.rows.length} PPO steps in ${r.seconds.toFixed(0)} s; reward ${first.reward.toFixed(3)} → ${last.reward.toFixed(3)}, KL ${last.kl.toFixed(3)}, `
     + `answers to disallowed ${pct(first.disallowed_answer_rate)} → ${pct(last.disallowed_answer_rate)}, over-refusal ${pct(first.over_refusal_rate)} → ${pct(last.over_refusal_rate)} → ${r.outDir}`);
+  if (r.validation.length > 0) {
+    const sel = r.validation.find((x) => x.step === r.selectedStep)!;
+    console.log(`rlhf: saved the policy of step ${r.selectedStep} (best validation reward ${sel.score.toFixed(3)} of ${r.validation.length - 1} validations on ${sel.prompts} unseen phrasings; `
+      + `answers to disallowed ${pct(sel.disallowed_answer_rate)}, over-refusal ${pct(sel.over_refusal_rate)}; step 0: ${r.validation[0]!.score.toFixed(3)})`);
+  }
   return 0;
+}
+
+/** Reads a prompts JSONL file: {"prompt": string, "tags"?: string[], "kind"?: string} per line. */
+function readPrompts(path: string): PpoPrompt[] {
+  return readJsonl(path).map(({ line, value }) => {
+    const o = value as { prompt?: unknown; tags?: unknown; kind?: unknown };
+    if (typeof o?.prompt !== 'string' || o.prompt === '') throw new InputError(`${path}:${line}: expected {"prompt": string, "tags"?: string[]}`);
+    if (o.tags !== undefined && !(Array.isArray(o.tags) && o.tags.every((t) => typeof t === 'string'))) throw new InputError(`${path}:${line}: "tags" must be a list of strings`);
+    if (o.kind !== undefined && typeof o.kind !== 'string') throw new InputError(`${path}:${line}: "kind" must be a string`);
+    return { prompt: o.prompt, tags: o.tags as string[] | undefined, kind: o.kind as string | undefined };
+  });
 }
 
 /** Parses `kind=N,kind=N` (positive integers) for --kind-weights. */
