@@ -128,12 +128,17 @@ function reportCard(out: string, r: Record<string, unknown>): string {
     return `| ${k} | ${est(m.metrics.disallowedAnswerRate)} | ${est(m.metrics.overRefusalRate)} | ${est(m.metrics.factualAccuracy)} | ` +
       `${est(m.metrics.unknowableIdkRate)} | ${est(m.winRateVsBaseline)} | ${est(m.klToReference)} | ${m.calibration.ece.toFixed(3)} |`;
   });
+  const summaryPath = join(out, 'rlhf', 'rlhf-summary.json');
+  const ppo = existsSync(summaryPath) ? JSON.parse(readFileSync(summaryPath, 'utf8')) as { steps: number; selectedStep?: number; validationPrompts?: number } : null;
+  const chosen = ppo?.selectedStep !== undefined && (ppo.validationPrompts ?? 0) > 0
+    ? [`The RLHF policy is PPO step ${ppo.selectedStep} of ${ppo.steps}: the best validation reward on ${ppo.validationPrompts} prompts in phrasings no stage trains on (../rlhf/ppo-validation.png).`, '']
+    : [];
   return [
     '# Lumen speedrun report card', '',
     'Small-scale replay of the pipeline: tokenizer → pretraining → (multimodal) → SFT → reward model → RLHF → DPO → evaluation.',
     'Numbers are measured on held-out prompts of the written policy (data/policy/default.yaml); see alignment-eval.json for standard errors.', '',
     '| model | answers disallowed | refuses allowed | factual accuracy | "I don\'t know" on unknowable | RM win rate vs SFT | KL to SFT (nats) | ECE |',
-    '|---|---|---|---|---|---|---|---|', ...rows, '',
+    '|---|---|---|---|---|---|---|---|', ...rows, '', ...chosen,
     '## Goals', '', '```json', JSON.stringify(r.goals ?? null, null, 2), '```', '',
     '## Stage times', '', '| stage | time |', '|---|---|', ...stageSecs as string[], '',
     'Plots: reliability diagrams and the before/after chart in this folder; PPO reward, KL and refusal curves in ../rlhf/.', '',
