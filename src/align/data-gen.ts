@@ -174,37 +174,28 @@ export function generateAlignmentData(policy: Policy, opts: GenerateOptions): Al
     }
   }
 
-  const rlRng = new Rng(hashAt(seed, 6));
-  const rlPrompts: RlPrompt[] = [];
-  for (const f of policy.families) {
-    const seen = new Set<string>();
-    for (let tries = 0; seen.size < rlN && tries < rlN * 20; tries++) {
-      const inst = sampler.instance(f, 'train', rlRng, [...f.templates.train, ...(f.templates.rl ?? [])]);
-      if (seen.has(inst.prompt)) continue;
-      seen.add(inst.prompt);
-      const r: RlPrompt = { prompt: inst.prompt, family: f.id, kind: f.kind, tags: familyTags(f) };
-      if (f.kind === 'factual') r.expected = inst.slots['value']!;
-      if (f.generator === 'arithmetic') r.expected = inst.slots['result']!;
-      rlPrompts.push(r);
+  /** Up to n distinct training-row prompts per family from templatesOf(f) (families without templates skipped). */
+  const rlSet = (n: number, rng: Rng, templatesOf: (f: Family) => readonly string[]): RlPrompt[] => {
+    const out: RlPrompt[] = [];
+    for (const f of policy.families) {
+      const templates = templatesOf(f);
+      if (templates.length === 0) continue;
+      const seen = new Set<string>();
+      for (let tries = 0; seen.size < n && tries < n * 20; tries++) {
+        const inst = sampler.instance(f, 'train', rng, templates);
+        if (seen.has(inst.prompt)) continue;
+        seen.add(inst.prompt);
+        const r: RlPrompt = { prompt: inst.prompt, family: f.id, kind: f.kind, tags: familyTags(f) };
+        if (f.kind === 'factual') r.expected = inst.slots['value']!;
+        if (f.generator === 'arithmetic') r.expected = inst.slots['result']!;
+        out.push(r);
+      }
     }
-  }
+    return out;
+  };
+  const rlPrompts = rlSet(rlN, new Rng(hashAt(seed, 6)), (f) => [...f.templates.train, ...(f.templates.rl ?? [])]);
   // Validation prompts from their own stream, so the training prompts above do not depend on them.
-  const valRng = new Rng(hashAt(seed, 7));
-  const rlValidation: RlPrompt[] = [];
-  for (const f of policy.families) {
-    const templates = f.templates.validation ?? [];
-    if (templates.length === 0) continue;
-    const seen = new Set<string>();
-    for (let tries = 0; seen.size < valN && tries < valN * 20; tries++) {
-      const inst = sampler.instance(f, 'train', valRng, templates);
-      if (seen.has(inst.prompt)) continue;
-      seen.add(inst.prompt);
-      const r: RlPrompt = { prompt: inst.prompt, family: f.id, kind: f.kind, tags: familyTags(f) };
-      if (f.kind === 'factual') r.expected = inst.slots['value']!;
-      if (f.generator === 'arithmetic') r.expected = inst.slots['result']!;
-      rlValidation.push(r);
-    }
-  }
+  const rlValidation = rlSet(valN, new Rng(hashAt(seed, 7)), (f) => f.templates.validation ?? []);
   return { seed, sft, preferences, eval: evals, rlPrompts, rlValidation, encyclopedia };
 }
 
