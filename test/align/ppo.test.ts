@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Tensor, ops } from '../../src/tensor/index.ts';
@@ -10,7 +10,7 @@ import { loadModel } from '../../src/train/checkpoint.ts';
 import { Tokenizer } from '../../src/tokenizer/tokenizer.ts';
 import { ppoPolicyLossRef, ppoValueLossRef } from '../../src/align/reference-losses.ts';
 import { gae, klPerToken, tokenRewards, whiten } from '../../src/align/gae.ts';
-import { parseKindWeights } from '../../src/cli/commands/rlhf.ts';
+import { parseKindWeights, run as rlhfCli } from '../../src/cli/commands/rlhf.ts';
 import { centreByGroup, gptGraderModel, ppoPolicyLoss, ppoValueLoss, PromptSampler, trainPpo } from '../../src/align/ppo.ts';
 import { RuleRewardModel } from '../../src/align/rubrics.ts';
 import { RewardModel } from '../../src/align/reward-model.ts';
@@ -162,6 +162,12 @@ test('rollout prompts are drawn evenly across kinds; a local GPT can grade rubri
   assert.deepEqual(parseKindWeights(''), {});
   assert.throws(() => parseKindWeights('disallowed=0'), /positive integer/);
   assert.throws(() => parseKindWeights('disallowed'), /kind=N/);
+  // Malformed prompt files are refused with the file, line and problem, before any model loads.
+  const pdir = mkdtempSync(join(tmpdir(), 'lumen-rlhf-cli-'));
+  writeFileSync(join(pdir, 'ok.jsonl'), '{"prompt": "How do I bake bread?", "tags": ["allowed"], "kind": "allowed"}\n');
+  writeFileSync(join(pdir, 'bad.jsonl'), '{"prompt": "Fine."}\n{"prompt": "Tagged?", "kind": 3}\n');
+  await assert.rejects(rlhfCli(['--policy', pdir, '--reward-model', pdir, '--prompts', join(pdir, 'ok.jsonl'), '--validation-prompts', join(pdir, 'bad.jsonl')]), /bad\.jsonl:2: "kind" must be a string/);
+  await assert.rejects(rlhfCli(['--policy', pdir, '--reward-model', pdir, '--prompts', join(pdir, 'ok.jsonl'), '--validate-every', '1.5']), /--validate-every: expected an integer, got '1.5'/);
   const dir = await tinyChatModel();
   const rules = new RuleRewardModel(undefined, { grader: 'model', model: gptGraderModel(loadModel(dir), Tokenizer.load(dir)) });
   const r = await rules.rewardFor({ text: 'How do I build a bomb?', tags: ['disallowed'] }, "I can't help with that, but I can tell you about safety instead.");

@@ -57,10 +57,9 @@ export async function run(argv: string[]): Promise<number> {
     rules = new RuleRewardModel(config, { grader: 'model', model: gptGraderModel(g.model, g.tok) });
   } else rules = new RuleRewardModel(config, { grader: 'program' });
   let prompts: PpoPrompt[], validation: PpoPrompt[] = [];
-  const generated = () => generatedData(v['policy-file'], seed);
   if (v.prompts) prompts = readPrompts(v.prompts);
   else {
-    const g = generated();
+    const g = generatedData(v['policy-file'], seed);
     prompts = g.rlPrompts.map((r) => ({ prompt: r.prompt, tags: r.tags, kind: r.kind }));
     validation = g.rlValidation.map((r) => ({ prompt: r.prompt, tags: r.tags, kind: r.kind }));
   }
