@@ -36,7 +36,7 @@ import { Tensor, noGrad, ops } from '../tensor/index.ts';
 import { hashAt, Rng } from '../tensor/rng.ts';
 import type { GPT } from '../models/gpt.ts';
 import { Linear, type Param } from '../nn/layers.ts';
-import { loadModel, saveModel } from '../train/checkpoint.ts';
+import { loadModel, saveModel, writeModelConfig } from '../train/checkpoint.ts';
 import { writeSafetensors } from '../io/safetensors.ts';
 import { lineChart, writeChart } from '../plot/index.ts';
 import { Progress } from '../util/progress.ts';
@@ -403,7 +403,7 @@ export async function trainPpo(o: PpoOptions): Promise<PpoResult> {
   if (best === null) {
     saveModel(o.outDir, cm.model, { ...rest, rlhf: summary }, join(o.policyDir, 'tokenizer.json'));
     saveValueHead();
-  } else writeJsonAtomic(join(o.outDir, 'config.json'), { ...rest, rlhf: summary, model: cm.model.config });
+  } else writeModelConfig(o.outDir, cm.model.config, { ...rest, rlhf: summary }); // the chosen step's weights are on disk already
   writeJsonAtomic(join(o.outDir, 'rlhf-summary.json'), summary);
   await writePpoPlots(o.outDir, readMetrics(metricsPath) as unknown as PpoRow[], validation, selectedStep);
   return { policy: best === null || best.step === steps ? cm.model : loadModel(o.outDir), rows, outDir: o.outDir, seconds, validation, selectedStep };

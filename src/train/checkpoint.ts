@@ -49,11 +49,16 @@ export function saveModel(dir: string, model: GPT, extra: Record<string, unknown
   const tensors: Record<string, TensorToWrite> = {};
   for (const [name, t] of model.namedTensors()) tensors[name] = { shape: t.shape, data: hostF32(t) };
   writeSafetensors(join(dir, 'model.safetensors'), tensors, { format: 'pt', producer: 'lumen' });
-  writeJsonAtomic(join(dir, 'config.json'), { ...extra, model: model.config });
+  writeModelConfig(dir, model.config, extra);
   if (tokenizerJson) {
     const dst = join(dir, 'tokenizer.json');
     if (tokenizerJson !== dst) writeFileAtomic(dst, readFileSync(tokenizerJson));
   }
+}
+
+/** Writes (or rewrites, leaving the weights alone) a model directory's config.json. */
+export function writeModelConfig(dir: string, config: GPTConfig, extra: Record<string, unknown> = {}): void {
+  writeJsonAtomic(join(dir, 'config.json'), { ...extra, model: config });
 }
 
 export function readModelConfig(dir: string): ModelDirConfig {
