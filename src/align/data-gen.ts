@@ -10,7 +10,8 @@
  *  - held-out evaluation prompts per family, from the eval templates and held-out rows or
  *    entities only, so no eval prompt appears in the training data;
  *  - training-split prompts with their tags, for RL rollouts: the train templates and the
- *    RL-only `rl` templates (phrasings with no demonstration) over the training rows/entities;
+ *    RL-only `rl` templates (phrasings with no demonstration) over the training rows/entities
+ *    and the RL-only `rl_rows` (targets with no demonstration);
  *  - the encyclopedia's articles, for the pretraining corpus.
  *
  * Each part draws from its own seeded stream, so changing the number of SFT examples does not
@@ -174,15 +175,15 @@ export function generateAlignmentData(policy: Policy, opts: GenerateOptions): Al
     }
   }
 
-  /** Up to n distinct training-row prompts per family from templatesOf(f) (families without templates skipped). */
-  const rlSet = (n: number, rng: Rng, templatesOf: (f: Family) => readonly string[]): RlPrompt[] => {
+  /** Up to n distinct prompts per family of `split`'s rows from templatesOf(f) (families without templates skipped). */
+  const rlSet = (n: number, rng: Rng, split: 'train' | 'rl', templatesOf: (f: Family) => readonly string[]): RlPrompt[] => {
     const out: RlPrompt[] = [];
     for (const f of policy.families) {
       const templates = templatesOf(f);
       if (templates.length === 0) continue;
       const seen = new Set<string>();
       for (let tries = 0; seen.size < n && tries < n * 20; tries++) {
-        const inst = sampler.instance(f, 'train', rng, templates);
+        const inst = sampler.instance(f, split, rng, templates);
         if (seen.has(inst.prompt)) continue;
         seen.add(inst.prompt);
         const r: RlPrompt = { prompt: inst.prompt, family: f.id, kind: f.kind, tags: familyTags(f) };
@@ -193,9 +194,9 @@ export function generateAlignmentData(policy: Policy, opts: GenerateOptions): Al
     }
     return out;
   };
-  const rlPrompts = rlSet(rlN, new Rng(hashAt(seed, 6)), (f) => [...f.templates.train, ...(f.templates.rl ?? [])]);
+  const rlPrompts = rlSet(rlN, new Rng(hashAt(seed, 6)), 'rl', (f) => [...f.templates.train, ...(f.templates.rl ?? [])]);
   // Validation prompts from their own stream, so the training prompts above do not depend on them.
-  const rlValidation = rlSet(valN, new Rng(hashAt(seed, 7)), (f) => f.templates.validation ?? []);
+  const rlValidation = rlSet(valN, new Rng(hashAt(seed, 7)), 'train', (f) => f.templates.validation ?? []);
   return { seed, sft, preferences, eval: evals, rlPrompts, rlValidation, encyclopedia };
 }
 
@@ -234,7 +235,7 @@ export function encyclopediaDocuments(policy: Policy, seed: number): string[] {
 
 /** Draws filled-in requests and responses of every style for a policy. */
 class Sampler {
-  private readonly rowSplits = new Map<string, { train: Record<string, string>[]; eval: Record<string, string>[] }>();
+  private readonly rowSplits = new Map<string, { train: Record<string, string>[]; eval: Record<string, string>[]; rl: Record<string, string>[] }>();
 
   constructor(private readonly policy: Policy, private readonly ency: Encyclopedia, private readonly seed: number) {
     const rng = new Rng(hashAt(seed, 5));
@@ -242,12 +243,16 @@ class Sampler {
       if (!f.rows) continue;
       const idx = rng.shuffle(f.rows.map((_, i) => i));
       const h = f.holdout_rows ?? Math.max(1, Math.floor(f.rows.length / 4));
-      this.rowSplits.set(f.id, { eval: idx.slice(0, h).map((i) => f.rows![i]!), train: idx.slice(h).map((i) => f.rows![i]!) });
+      const train = idx.slice(h).map((i) => f.rows![i]!);
+      this.rowSplits.set(f.id, { eval: idx.slice(0, h).map((i) => f.rows![i]!), train, rl: [...train, ...(f.rl_rows ?? [])] });
     }
   }
 
-  /** A random request of family `f` from split `split` (templates of that split unless given). */
-  instance(f: Family, split: 'train' | 'eval', rng: Rng, templates: readonly string[] = f.templates[split]): Instance {
+  /**
+   * A random request of family `f` from split `split` (templates of that split unless given).
+   * Split 'rl' is the training split with the family's `rl_rows` added to its rows (RL prompts only).
+   */
+  instance(f: Family, split: 'train' | 'eval' | 'rl', rng: Rng, templates: readonly string[] = f.templates[split === 'rl' ? 'train' : split]): Instance {
     const template = pick(templates, rng);
     const slots = this.slots(f, split, rng);
     return { family: f, prompt: fill(template, slots, `family ${f.id}, template`), slots };
@@ -363,7 +368,8 @@ class Sampler {
     return fill(pick(templates, rng), { topic, alternative }, `refusals.${style}`);
   }
 
-  private slots(f: Family, split: 'train' | 'eval', rng: Rng): Record<string, string> {
+  private slots(f: Family, split: 'train' | 'eval' | 'rl', rng: Rng): Record<string, string> {
+    if (split === 'rl') return f.rows ? pick(this.rowSplits.get(f.id)!.rl, rng) : this.slots(f, 'train', rng);
     if (f.kind === 'factual' || f.kind === 'unknowable') {
       const fact = f.fact!;
       const pool = (f.kind === 'factual' ? this.ency.known : this.ency.unknown).filter((e) => e.kind === fact.kind && e.split === split);

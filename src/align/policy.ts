@@ -86,6 +86,12 @@ const FamilySchema = z.strictObject({
   templates: z.strictObject({ train: texts, eval: texts, rl: texts.optional(), validation: texts.optional() }),
   /** Joint slot bindings; some are held out for evaluation. */
   rows: z.array(z.record(z.string(), z.string())).optional(),
+  /**
+   * Extra rows used only to fill RL rollout prompts (train and rl templates): prompts need no
+   * demonstration, so RL can cover more targets than SFT. They need only the slots those
+   * templates use, and must not repeat a row.
+   */
+  rl_rows: z.array(z.record(z.string(), z.string())).optional(),
   /** Rows held out of training data (default: a quarter, at least one). */
   holdout_rows: z.number().int().min(1).optional(),
   /** A built-in row generator instead of rows. */
@@ -214,6 +220,7 @@ function checkPolicy(p: Policy, source: string): void {
     }
     let slots: string[];
     if (f.kind === 'factual' || f.kind === 'unknowable') {
+      if (f.rl_rows) fail(where, `a ${f.kind} family takes its names from the encyclopedia; 'rl_rows' is not allowed`);
       if (!f.fact) fail(where, `a ${f.kind} family needs 'fact: {kind, attribute}'`);
       const k = kinds.get(f.fact!.kind) ?? fail(where, `fact.kind '${f.fact!.kind}' is not an encyclopedia kind`);
       if (!(f.fact!.attribute in k.attributes)) fail(where, `fact.attribute '${f.fact!.attribute}' is not an attribute of ${k.id}; attributes: ${Object.keys(k.attributes).join(', ')}`);
@@ -244,6 +251,21 @@ function checkPolicy(p: Policy, source: string): void {
       }
     }
     checkSlots([...f.templates.train, ...f.templates.eval, ...(f.templates.rl ?? []), ...(f.templates.validation ?? []), ...(f.answers ?? []), f.topic], slots, where, fail);
+    if (f.rl_rows) {
+      if (!f.rows) fail(where, "'rl_rows' needs 'rows' (a generator family draws its own)");
+      const promptSlots = [...new Set([...f.templates.train, ...(f.templates.rl ?? [])].flatMap(slotsOf))];
+      const key = (r: Record<string, string>) => JSON.stringify(promptSlots.map((k) => (r[k] ?? '').trim().toLowerCase()));
+      const known = new Set(f.rows!.map(key));
+      f.rl_rows.forEach((r, i) => {
+        const at = `${where}.rl_rows[${i}]`;
+        const missing = promptSlots.filter((k) => !(k in r));
+        if (missing.length) fail(at, `lacks slot(s) ${missing.join(', ')} used by the train/rl templates`);
+        const extra = Object.keys(r).filter((k) => !slots.includes(k));
+        if (extra.length) fail(at, `key(s) ${extra.join(', ')} are not row keys (${slots.join(', ')})`);
+        if (known.has(key(r))) fail(at, `repeats a row or an earlier rl_row: ${JSON.stringify(r)}`);
+        known.add(key(r));
+      });
+    }
   }
 }
 

@@ -101,6 +101,28 @@ test('RL prompts use the train and RL-only templates; SFT and preference data us
   }
 });
 
+test('RL prompts also draw on the RL-only rows; no other part of the data names them, and without them the other parts are unchanged', () => {
+  const withRlRows = policy.families.filter((f) => (f.rl_rows ?? []).length > 0);
+  assert.ok(withRlRows.some((f) => f.kind === 'disallowed') && withRlRows.some((f) => f.kind !== 'disallowed'), 'the default policy has RL-only rows of several kinds');
+  const others: string[] = [...data.eval.map((e) => e.prompt), ...data.preferences.map((p) => p.prompt), ...data.rlValidation.map((v) => v.prompt)];
+  for (const c of data.sft) for (const m of c.messages) if (m.role === 'user') others.push(m.content);
+  for (const f of withRlRows) {
+    const values = f.rl_rows!.flatMap((r) => Object.values(r));
+    const rl = data.rlPrompts.filter((r) => r.family === f.id).map((r) => r.prompt);
+    assert.ok(rl.some((p) => values.some((v) => p.includes(v))), `some ${f.id} RL prompts use an rl_row`);
+    // Values are checked as whole prompts' substrings only where no training row contains them (short ones such as "the moon" may).
+    const rowText = (f.rows ?? []).map((r) => Object.values(r).join(' ')).join(' ');
+    for (const v of values.filter((x) => !rowText.includes(x))) for (const p of others.filter((o) => o.includes(v))) assert.fail(`${f.id} rl_row value "${v}" outside RL prompts: ${p}`);
+  }
+  const stripped = { ...policy, families: policy.families.map(({ rl_rows: _drop, ...f }) => f) };
+  const without = generateAlignmentData(stripped, { seed: 3 });
+  assert.deepEqual(without.sft, data.sft);
+  assert.deepEqual(without.preferences, data.preferences);
+  assert.deepEqual(without.eval, data.eval);
+  assert.deepEqual(without.rlValidation, data.rlValidation);
+  assert.notDeepEqual(without.rlPrompts, data.rlPrompts);
+});
+
 test('RL validation prompts come only from the validation templates: no training prompt, no eval prompt, training rows only', () => {
   assert.ok(data.rlValidation.length > 0);
   const kinds = new Set(data.rlValidation.map((v) => v.kind));
