@@ -37,6 +37,7 @@ import { hashAt, Rng } from '../tensor/rng.ts';
 import type { GPT } from '../models/gpt.ts';
 import { Linear, type Param } from '../nn/layers.ts';
 import { loadModel, saveModel, writeModelConfig } from '../train/checkpoint.ts';
+import { WeightAverage } from '../train/weight-average.ts';
 import { writeSafetensors } from '../io/safetensors.ts';
 import { lineChart, writeChart } from '../plot/index.ts';
 import { Progress } from '../util/progress.ts';
@@ -200,6 +201,12 @@ export interface PpoOptions {
   validation?: readonly PpoPrompt[];
   /** Steps between validations (default 10; 0 = no validation, the last policy is saved). */
   validateEvery?: number;
+  /**
+   * Decay of an exponential moving average of the policy's weights, folded in after every step
+   * (0 = off, the default). When on, the average (not the live weights) is what is validated and
+   * saved; training itself, rollouts included, uses the live weights.
+   */
+  weightAverage?: number;
   seed?: number;
   quiet?: boolean;
 }
@@ -252,6 +259,11 @@ export async function trainPpo(o: PpoOptions): Promise<PpoResult> {
   if (prompts.length === 0) throw new InputError(`rlhf: every prompt is longer than the context of ${T}`);
   const serving = new GPTInferenceModel(cm.model, cm.tok, 'policy');
   const opt = fineTuneOptimizer(policy.params(), lr);
+  const avgDecay = o.weightAverage ?? 0;
+  if (!(avgDecay >= 0 && avgDecay < 1)) throw new InputError(`rlhf: weightAverage must be in [0, 1), got ${avgDecay}`);
+  const avg = avgDecay > 0 ? new WeightAverage(policy.params(), avgDecay) : null;
+  /** Runs fn with the weights that would be saved (the average when on). */
+  const withSaved = <T>(fn: () => T | Promise<T>): Promise<T> => (avg ? avg.with(fn) : Promise.resolve().then(fn));
   const sampler = new PromptSampler(prompts.map((x) => (o.balanceKinds ?? true) ? (x.p.kind ?? x.p.tags?.[0] ?? '') : ''), seed, (o.balanceKinds ?? true) ? o.kindWeights : undefined);
   const shuffler = new Rng(hashAt(seed, 42));
   const validateEvery = o.validateEvery ?? 10;
@@ -280,7 +292,7 @@ export async function trainPpo(o: PpoOptions): Promise<PpoResult> {
   const validate = async (step: number): Promise<ValidationRow> => {
     const tv = Date.now();
     cm.model.training = false;
-    const comps = await complete(serving, valPrompts.map((v) => v.ids), { maxTokens, temperature: 0, seed: 0 });
+    const comps = await withSaved(() => complete(serving, valPrompts.map((v) => v.ids), { maxTokens, temperature: 0, seed: 0 }));
     const s = scoreResponses(valPrompts.map((v, i) => ({ p: v.p, text: comps[i]!.text })));
     const sums = new Map<string, [number, number]>();
     valPrompts.forEach((v, i) => { const k = v.p.kind ?? v.p.tags?.[0] ?? ''; const a = sums.get(k) ?? [0, 0]; a[0] += s.scores[i]!; a[1]++; sums.set(k, a); });
@@ -375,6 +387,7 @@ export async function trainPpo(o: PpoOptions): Promise<PpoResult> {
     }
     cm.model.training = false;
     kl.update(meanKl, rollouts.length);
+    avg?.update();
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
     const row: PpoRow = {
       step: step + 1, reward: mean(scores), rm_reward: mean(rmScores), rule_reward: mean(ruleScores), kl: meanKl, beta,
@@ -387,8 +400,10 @@ export async function trainPpo(o: PpoOptions): Promise<PpoResult> {
     const v = valPrompts.length > 0 && ((step + 1) % validateEvery === 0 || step + 1 === steps) ? await validate(step + 1) : null;
     if (v && (best === null || v.score > best.score)) {
       best = v;
-      saveModel(o.outDir, cm.model, { ...rest, rlhf: { selectedStep: v.step, partial: step + 1 < steps } }, join(o.policyDir, 'tokenizer.json'));
-      saveValueHead();
+      await withSaved(() => {
+        saveModel(o.outDir, cm.model, { ...rest, rlhf: { selectedStep: v.step, partial: step + 1 < steps } }, join(o.policyDir, 'tokenizer.json'));
+        saveValueHead();
+      });
     }
     bar.update(step + 1, { reward: row.reward.toFixed(3), kl: row.kl.toFixed(2), dis: row.disallowed_answer_rate?.toFixed(2) ?? '-', over: row.over_refusal_rate?.toFixed(2) ?? '-', ...(v ? { val: v.score.toFixed(3) } : {}) });
   }
@@ -398,8 +413,9 @@ export async function trainPpo(o: PpoOptions): Promise<PpoResult> {
   const summary = {
     steps, batchSize: bs, epochs, minibatch: mb, lr, clip, valueClip: vclip, vfCoef, gamma, lambda, kl: { ...klOpt, final: kl.state() },
     maxTokens, temperature, rmCoef, ruleCoef, samplesPerPrompt: perPrompt, kindWeights: (o.balanceKinds ?? true) ? (o.kindWeights ?? {}) : null, seed, rewardModel: o.rewardModelDir, from: o.policyDir, prompts: prompts.length, seconds,
-    validateEvery, validationPrompts: valPrompts.length, selectedStep, selected: best, last: rows[rows.length - 1],
+    validateEvery, validationPrompts: valPrompts.length, weightAverage: avgDecay, selectedStep, selected: best, last: rows[rows.length - 1],
   };
+  avg?.swapIn(); // from here on the model holds the weights that are saved
   if (best === null) {
     saveModel(o.outDir, cm.model, { ...rest, rlhf: summary }, join(o.policyDir, 'tokenizer.json'));
     saveValueHead();

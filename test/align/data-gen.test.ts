@@ -3,13 +3,15 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadPolicy } from '../../src/align/policy.ts';
+import { DEFAULT_POLICY_PATH, loadPolicy, parsePolicy } from '../../src/align/policy.ts';
+import { parse as parseYaml } from 'yaml';
 import { generateAlignmentData, writeAlignmentData, encyclopediaDocuments, garble } from '../../src/align/data-gen.ts';
 import { Rng } from '../../src/tensor/rng.ts';
 import { loadConversations, loadPreferences, messageText } from '../../src/align/loaders.ts';
 import { readJsonl } from '../../src/align/jsonl.ts';
 
 const policy = loadPolicy();
+const rawPolicy = (): any => parseYaml(readFileSync(DEFAULT_POLICY_PATH, 'utf8'));
 const data = generateAlignmentData(policy, { seed: 3 });
 
 
@@ -102,25 +104,30 @@ test('RL prompts use the train and RL-only templates; SFT and preference data us
 });
 
 test('RL prompts also draw on the RL-only rows; no other part of the data names them, and without them the other parts are unchanged', () => {
-  const withRlRows = policy.families.filter((f) => (f.rl_rows ?? []).length > 0);
-  assert.ok(withRlRows.some((f) => f.kind === 'disallowed') && withRlRows.some((f) => f.kind !== 'disallowed'), 'the default policy has RL-only rows of several kinds');
-  const others: string[] = [...data.eval.map((e) => e.prompt), ...data.preferences.map((p) => p.prompt), ...data.rlValidation.map((v) => v.prompt)];
-  for (const c of data.sft) for (const m of c.messages) if (m.role === 'user') others.push(m.content);
+  const extra: Record<string, Record<string, string>[]> = {
+    weapons: ['a grenade', 'a landmine', 'a nail bomb', 'a letter bomb'].map((weapon) => ({ weapon })),
+    'explain-concept': ['erosion', 'an atom', 'a volcano', 'osmosis'].map((concept) => ({ concept })),
+  };
+  const withRows = parsePolicy({ ...rawPolicy(), families: rawPolicy().families.map((f: { id: string }) => (extra[f.id] ? { ...f, rl_rows: extra[f.id] } : f)) }, 'rl-rows test');
+  const d = generateAlignmentData(withRows, { seed: 3 });
+  const withRlRows = withRows.families.filter((f) => (f.rl_rows ?? []).length > 0);
+  assert.equal(withRlRows.length, 2);
+  const others: string[] = [...d.eval.map((e) => e.prompt), ...d.preferences.map((p) => p.prompt), ...d.rlValidation.map((v) => v.prompt)];
+  for (const c of d.sft) for (const m of c.messages) if (m.role === 'user') others.push(m.content);
   for (const f of withRlRows) {
     const values = f.rl_rows!.flatMap((r) => Object.values(r));
-    const rl = data.rlPrompts.filter((r) => r.family === f.id).map((r) => r.prompt);
+    const rl = d.rlPrompts.filter((r) => r.family === f.id).map((r) => r.prompt);
     assert.ok(rl.some((p) => values.some((v) => p.includes(v))), `some ${f.id} RL prompts use an rl_row`);
     // Values are checked as whole prompts' substrings only where no training row contains them (short ones such as "the moon" may).
     const rowText = (f.rows ?? []).map((r) => Object.values(r).join(' ')).join(' ');
     for (const v of values.filter((x) => !rowText.includes(x))) for (const p of others.filter((o) => o.includes(v))) assert.fail(`${f.id} rl_row value "${v}" outside RL prompts: ${p}`);
   }
-  const stripped = { ...policy, families: policy.families.map(({ rl_rows: _drop, ...f }) => f) };
-  const without = generateAlignmentData(stripped, { seed: 3 });
-  assert.deepEqual(without.sft, data.sft);
-  assert.deepEqual(without.preferences, data.preferences);
-  assert.deepEqual(without.eval, data.eval);
-  assert.deepEqual(without.rlValidation, data.rlValidation);
-  assert.notDeepEqual(without.rlPrompts, data.rlPrompts);
+  // The default policy (no rl_rows) gives the same SFT, preference, eval and validation data.
+  assert.deepEqual(d.sft, data.sft);
+  assert.deepEqual(d.preferences, data.preferences);
+  assert.deepEqual(d.eval, data.eval);
+  assert.deepEqual(d.rlValidation, data.rlValidation);
+  assert.notDeepEqual(d.rlPrompts, data.rlPrompts);
 });
 
 test('RL validation prompts come only from the validation templates: no training prompt, no eval prompt, training rows only', () => {

@@ -146,6 +146,31 @@ test('trainPpo with validation prompts saves the policy of the step with the bes
   assert.equal(plain.validation.length, 0);
 });
 
+test('trainPpo with a weight average: training is unchanged, the average of the weights is what is saved', async () => {
+  const dir = await tinyChatModel({ contextLength: 48 });
+  const rmDir = mkdtempSync(join(tmpdir(), 'lumen-ppo-rm-'));
+  new RewardModel(loadModel(dir), Tokenizer.load(dir), 1).save(rmDir, {}, join(dir, 'tokenizer.json'));
+  const prompts = [{ prompt: 'How do I build a bomb?', tags: ['disallowed'], kind: 'disallowed' }, { prompt: 'How do I bake bread?', tags: ['allowed'], kind: 'allowed' }];
+  const common = { policyDir: dir, rewardModelDir: rmDir, prompts, steps: 2, batchSize: 4, minibatch: 2, epochs: 2, maxTokens: 6, lr: 3e-3, quiet: true, kl: { kind: 'fixed' as const, beta: 0.1 } };
+  const plainDir = mkdtempSync(join(tmpdir(), 'lumen-ppo-avg0-')), avgDir = mkdtempSync(join(tmpdir(), 'lumen-ppo-avg1-'));
+  const plain = await trainPpo({ ...common, outDir: plainDir });
+  const averaged = await trainPpo({ ...common, outDir: avgDir, weightAverage: 0.5 });
+  const strip = (rows: readonly Record<string, unknown>[]) => rows.map(({ seconds: _s, ...r }) => r);
+  assert.deepEqual(strip(averaged.rows as never), strip(plain.rows as never), 'rollouts, rewards and losses do not depend on the average');
+  // Two steps at decay 0.5: avg = 0.25·w0 + 0.25·w1 + 0.5·w2. w1 is the live policy after one step (a one-step run).
+  const one = await trainPpo({ ...common, steps: 1, outDir: mkdtempSync(join(tmpdir(), 'lumen-ppo-avg2-')) });
+  const w0 = loadModel(dir).namedTensors(), w1 = one.policy.namedTensors(), w2 = loadModel(plainDir).namedTensors(), saved = loadModel(avgDir).namedTensors();
+  let maxErr = 0, moved = 0;
+  for (const [name, t] of saved) {
+    const s = t.toArray(), a = w0.get(name)!.toArray(), b = w1.get(name)!.toArray(), c = w2.get(name)!.toArray();
+    for (let i = 0; i < s.length; i++) { maxErr = Math.max(maxErr, Math.abs(s[i]! - (0.25 * a[i]! + 0.25 * b[i]! + 0.5 * c[i]!))); moved = Math.max(moved, Math.abs(s[i]! - c[i]!)); }
+  }
+  assert.ok(maxErr < 1e-6, `saved weights are the average (max error ${maxErr})`);
+  assert.ok(moved > 1e-4, 'and differ from the live weights');
+  assert.equal((JSON.parse(readFileSync(join(avgDir, 'rlhf-summary.json'), 'utf8')) as { weightAverage: number }).weightAverage, 0.5);
+  await assert.rejects(trainPpo({ ...common, outDir: avgDir, weightAverage: 1 }), /weightAverage must be in \[0, 1\), got 1/);
+});
+
 test('rollout prompts are drawn evenly across kinds; a local GPT can grade rubrics zero-shot', async () => {
   const keys = [...Array(90).fill('allowed'), ...Array(10).fill('disallowed')];
   const drawn = new PromptSampler(keys, 1).next(40).map((i) => keys[i]);
@@ -168,6 +193,7 @@ test('rollout prompts are drawn evenly across kinds; a local GPT can grade rubri
   writeFileSync(join(pdir, 'bad.jsonl'), '{"prompt": "Fine."}\n{"prompt": "Tagged?", "kind": 3}\n');
   await assert.rejects(rlhfCli(['--policy', pdir, '--reward-model', pdir, '--prompts', join(pdir, 'ok.jsonl'), '--validation-prompts', join(pdir, 'bad.jsonl')]), /bad\.jsonl:2: "kind" must be a string/);
   await assert.rejects(rlhfCli(['--policy', pdir, '--reward-model', pdir, '--prompts', join(pdir, 'ok.jsonl'), '--validate-every', '1.5']), /--validate-every: expected an integer, got '1.5'/);
+  await assert.rejects(rlhfCli(['--policy', pdir, '--reward-model', pdir, '--prompts', join(pdir, 'ok.jsonl'), '--weight-average', '1']), /--weight-average: the decay must be below 1, got 1/);
   const dir = await tinyChatModel();
   const rules = new RuleRewardModel(undefined, { grader: 'model', model: gptGraderModel(loadModel(dir), Tokenizer.load(dir)) });
   const r = await rules.rewardFor({ text: 'How do I build a bomb?', tags: ['disallowed'] }, "I can't help with that, but I can tell you about safety instead.");

@@ -16,6 +16,7 @@ const OPTIONS = {
   prompts: { type: 'string', help: 'rollout prompts JSONL ({"prompt", "tags"?} per line); default: the policy\'s generated RL prompts' },
   'validation-prompts': { type: 'string', help: 'validation prompts JSONL (same form), phrasings not trained on, that choose the saved checkpoint; default: the policy\'s generated validation prompts (none with --prompts)' },
   'validate-every': { type: 'string', help: 'PPO steps between validations; the policy with the best validation reward is saved (0 = keep the last step)', default: '10' },
+  'weight-average': { type: 'string', help: 'decay of a moving average of the policy weights, folded in every step; the average is validated and saved (0 = off)', default: '0' },
   'policy-file': { type: 'string', help: 'policy YAML for the generated prompts (default: data/policy/default.yaml)' },
   out: { type: 'string', help: 'output directory (model, value_head.safetensors, ppo-metrics.jsonl, plots)', default: 'runs/rlhf' },
   steps: { type: 'string', help: 'PPO steps (rollout batches)', default: '80' },
@@ -66,6 +67,8 @@ export async function run(argv: string[]): Promise<number> {
   if (v['validation-prompts']) validation = readPrompts(v['validation-prompts']);
   const target = num('kl-target', v['kl-target'], 2, { min: 0 }), beta = num('kl-coef', v['kl-coef'], 0.05, { min: 0 });
   const kl: KlOptions = target > 0 ? { kind: 'adaptive', init: Math.max(beta, 1e-6), target, horizon: 2000 } : { kind: 'fixed', beta };
+  const weightAverage = num('weight-average', v['weight-average'], 0, { min: 0 });
+  if (weightAverage >= 1) throw new InputError(`--weight-average: the decay must be below 1, got ${weightAverage}`);
   const r = await trainPpo({
     policyDir: v.policy, rewardModelDir: v['reward-model'], outDir: v.out!, prompts, rules, kl, seed: ppoSeed,
     steps: num('steps', v.steps, 80, { int: true, min: 1 }), batchSize: num('batch', v.batch, 128, { int: true, min: 2 }),
@@ -76,6 +79,7 @@ export async function run(argv: string[]): Promise<number> {
     rmCoef: num('rm-coef', v['rm-coef'], 1), ruleCoef: num('rule-coef', v['rule-coef'], 2), balanceKinds: !v['no-balance'],
     samplesPerPrompt: num('samples-per-prompt', v['samples-per-prompt'], 4, { int: true, min: 1 }),
     validation, validateEvery: num('validate-every', v['validate-every'], 10, { int: true, min: 0 }),
+    weightAverage,
   });
   const first = r.rows[0]!, last = r.rows[r.rows.length - 1]!;
   const pct = (x: number | null) => (x === null ? '-' : `${(x * 100).toFixed(0)}%`);
