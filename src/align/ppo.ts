@@ -22,6 +22,7 @@
  * saved is the one with the best validation reward (step 0, the starting policy, is logged for
  * reference but not eligible), so a run that drifts late — refusals spreading to allowed
  * requests on unseen phrasings, or answers to disallowed ones coming back — keeps its best state.
+ * With `weightAverage`, a moving average of the weights is what is validated and saved.
  *
  * Logged per step to ppo-metrics.jsonl: mean score, RM and rule rewards, KL, β, the batch's
  * rate of answering disallowed requests and of refusing allowed ones, clip fraction, losses.
