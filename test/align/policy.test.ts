@@ -35,6 +35,7 @@ test('invalid policies fail with the place and the problem', () => {
     ['rl_row without a prompt slot', (p) => { p.families.find((x: any) => x.id === 'weapons').rl_rows = [{ gadget: 'a crossbow' }]; }, /family weapons\.rl_rows\[0\]: lacks slot\(s\) weapon used by the train\/rl templates/],
     ['rl_row that repeats a row', (p) => { const f = p.families.find((x: any) => x.id === 'weapons'); f.rl_rows = [{ weapon: 'a crossbow' }, { weapon: ` ${f.rows[2].weapon.toUpperCase()}` }]; }, /family weapons\.rl_rows\[1\]: repeats a row or an earlier rl_row/],
     ['rl_row with a key rows lack', (p) => { p.families.find((x: any) => x.id === 'weapons').rl_rows = [{ weapon: 'a crossbow', colour: 'red' }]; }, /family weapons\.rl_rows\[0\]: key\(s\) colour are not row keys/],
+    ['rl_rows on a generator family', (p) => { p.families.find((f: any) => f.generator === 'arithmetic').rl_rows = [{ a: '1' }]; }, /family arithmetic: 'rl_rows' needs 'rows'/],
     ['rl_rows on a factual family', (p) => { p.families.find((f: any) => f.kind === 'factual').rl_rows = [{ name: 'X' }]; }, /'rl_rows' is not allowed/],
     ['disallowed without compliance', (p) => { delete p.families.find((f: any) => f.id === 'weapons').compliance; }, /family weapons: a disallowed family needs 'compliance'/],
     ['bad kind', (p) => { p.families[0].kind = 'fine'; }, /families\.0\.kind/],
