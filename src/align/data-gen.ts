@@ -12,6 +12,8 @@
  *  - training-split prompts with their tags, for RL rollouts: the train templates and the
  *    RL-only `rl` templates (phrasings with no demonstration) over the training rows/entities
  *    and the RL-only `rl_rows` (targets with no demonstration);
+ *  - validation prompts for choosing the PPO checkpoint: the `validation` templates over the
+ *    `validation_rows` (targets used nowhere else) or, without them, the training rows;
  *  - the encyclopedia's articles, for the pretraining corpus.
  *
  * Each part draws from its own seeded stream, so changing the number of SFT examples does not
@@ -106,8 +108,9 @@ export interface AlignmentData {
   eval: EvalPrompt[];
   rlPrompts: RlPrompt[];
   /**
-   * RL validation prompts: the families' `validation` templates filled from training rows —
-   * phrasings no stage trains on, disjoint from the eval prompts; they choose the PPO checkpoint.
+   * RL validation prompts: the families' `validation` templates filled from their
+   * `validation_rows` (else training rows) — phrasings no stage trains on, disjoint from the eval
+   * prompts; they choose the PPO checkpoint.
    */
   rlValidation: RlPrompt[];
   encyclopedia: Encyclopedia;
@@ -176,7 +179,7 @@ export function generateAlignmentData(policy: Policy, opts: GenerateOptions): Al
   }
 
   /** Up to n distinct prompts per family of `split`'s rows from templatesOf(f) (families without templates skipped). */
-  const rlSet = (n: number, rng: Rng, split: 'train' | 'rl', templatesOf: (f: Family) => readonly string[]): RlPrompt[] => {
+  const rlSet = (n: number, rng: Rng, split: 'rl' | 'validation', templatesOf: (f: Family) => readonly string[]): RlPrompt[] => {
     const out: RlPrompt[] = [];
     for (const f of policy.families) {
       const templates = templatesOf(f);
@@ -196,7 +199,7 @@ export function generateAlignmentData(policy: Policy, opts: GenerateOptions): Al
   };
   const rlPrompts = rlSet(rlN, new Rng(hashAt(seed, 6)), 'rl', (f) => [...f.templates.train, ...(f.templates.rl ?? [])]);
   // Validation prompts from their own stream, so the training prompts above do not depend on them.
-  const rlValidation = rlSet(valN, new Rng(hashAt(seed, 7)), 'train', (f) => f.templates.validation ?? []);
+  const rlValidation = rlSet(valN, new Rng(hashAt(seed, 7)), 'validation', (f) => f.templates.validation ?? []);
   return { seed, sft, preferences, eval: evals, rlPrompts, rlValidation, encyclopedia };
 }
 
@@ -235,7 +238,7 @@ export function encyclopediaDocuments(policy: Policy, seed: number): string[] {
 
 /** Draws filled-in requests and responses of every style for a policy. */
 class Sampler {
-  private readonly rowSplits = new Map<string, { train: Record<string, string>[]; eval: Record<string, string>[]; rl: Record<string, string>[] }>();
+  private readonly rowSplits = new Map<string, { train: Record<string, string>[]; eval: Record<string, string>[]; rl: Record<string, string>[]; validation: Record<string, string>[] }>();
 
   constructor(private readonly policy: Policy, private readonly ency: Encyclopedia, private readonly seed: number) {
     const rng = new Rng(hashAt(seed, 5));
@@ -244,15 +247,16 @@ class Sampler {
       const idx = rng.shuffle(f.rows.map((_, i) => i));
       const h = f.holdout_rows ?? Math.max(1, Math.floor(f.rows.length / 4));
       const train = idx.slice(h).map((i) => f.rows![i]!);
-      this.rowSplits.set(f.id, { eval: idx.slice(0, h).map((i) => f.rows![i]!), train, rl: [...train, ...(f.rl_rows ?? [])] });
+      this.rowSplits.set(f.id, { eval: idx.slice(0, h).map((i) => f.rows![i]!), train, rl: [...train, ...(f.rl_rows ?? [])], validation: f.validation_rows ?? train });
     }
   }
 
   /**
    * A random request of family `f` from split `split` (templates of that split unless given).
-   * Split 'rl' is the training split with the family's `rl_rows` added to its rows (RL prompts only).
+   * Split 'rl' is the training split with the family's `rl_rows` added to its rows (RL prompts only);
+   * split 'validation' is the family's `validation_rows` where it has them, else the training split.
    */
-  instance(f: Family, split: 'train' | 'eval' | 'rl', rng: Rng, templates: readonly string[] = f.templates[split === 'rl' ? 'train' : split]): Instance {
+  instance(f: Family, split: 'train' | 'eval' | 'rl' | 'validation', rng: Rng, templates: readonly string[] = f.templates[split === 'rl' ? 'train' : split] ?? []): Instance {
     const template = pick(templates, rng);
     const slots = this.slots(f, split, rng);
     return { family: f, prompt: fill(template, slots, `family ${f.id}, template`), slots };
@@ -368,8 +372,8 @@ class Sampler {
     return fill(pick(templates, rng), { topic, alternative }, `refusals.${style}`);
   }
 
-  private slots(f: Family, split: 'train' | 'eval' | 'rl', rng: Rng): Record<string, string> {
-    if (split === 'rl') return f.rows ? pick(this.rowSplits.get(f.id)!.rl, rng) : this.slots(f, 'train', rng);
+  private slots(f: Family, split: 'train' | 'eval' | 'rl' | 'validation', rng: Rng): Record<string, string> {
+    if (split === 'rl' || split === 'validation') return f.rows ? pick(this.rowSplits.get(f.id)![split], rng) : this.slots(f, 'train', rng);
     if (f.kind === 'factual' || f.kind === 'unknowable') {
       const fact = f.fact!;
       const pool = (f.kind === 'factual' ? this.ency.known : this.ency.unknown).filter((e) => e.kind === fact.kind && e.split === split);

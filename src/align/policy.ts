@@ -92,6 +92,13 @@ const FamilySchema = z.strictObject({
    * templates use, and must not repeat a row.
    */
   rl_rows: z.array(z.record(z.string(), z.string())).optional(),
+  /**
+   * Extra rows used only to fill the `validation` templates (which otherwise take training rows):
+   * targets no stage trains on and the evaluation never asks about, so the PPO checkpoint is
+   * chosen on new requests as the evaluation's are. They need only the slots those templates use,
+   * and must not repeat a row or an rl_row.
+   */
+  validation_rows: z.array(z.record(z.string(), z.string())).optional(),
   /** Rows held out of training data (default: a quarter, at least one). */
   holdout_rows: z.number().int().min(1).optional(),
   /** A built-in row generator instead of rows. */
@@ -220,7 +227,7 @@ function checkPolicy(p: Policy, source: string): void {
     }
     let slots: string[];
     if (f.kind === 'factual' || f.kind === 'unknowable') {
-      if (f.rl_rows) fail(where, `a ${f.kind} family takes its names from the encyclopedia; 'rl_rows' is not allowed`);
+      for (const field of ['rl_rows', 'validation_rows'] as const) if (f[field]) fail(where, `a ${f.kind} family takes its names from the encyclopedia; '${field}' is not allowed`);
       if (!f.fact) fail(where, `a ${f.kind} family needs 'fact: {kind, attribute}'`);
       const k = kinds.get(f.fact!.kind) ?? fail(where, `fact.kind '${f.fact!.kind}' is not an encyclopedia kind`);
       if (!(f.fact!.attribute in k.attributes)) fail(where, `fact.attribute '${f.fact!.attribute}' is not an attribute of ${k.id}; attributes: ${Object.keys(k.attributes).join(', ')}`);
@@ -251,18 +258,25 @@ function checkPolicy(p: Policy, source: string): void {
       }
     }
     checkSlots([...f.templates.train, ...f.templates.eval, ...(f.templates.rl ?? []), ...(f.templates.validation ?? []), ...(f.answers ?? []), f.topic], slots, where, fail);
-    if (f.rl_rows) {
-      if (!f.rows) fail(where, "'rl_rows' needs 'rows' (a generator family draws its own)");
-      const promptSlots = [...new Set([...f.templates.train, ...(f.templates.rl ?? [])].flatMap(slotsOf))];
+    const known = new Set<string>();
+    for (const [field, extra, templates] of [
+      ['rl_rows', f.rl_rows, [...f.templates.train, ...(f.templates.rl ?? [])]],
+      ['validation_rows', f.validation_rows, f.templates.validation ?? []],
+    ] as const) {
+      if (!extra) continue;
+      if (!f.rows) fail(where, `'${field}' needs 'rows' (a generator family draws its own)`);
+      if (field === 'validation_rows' && templates.length === 0) fail(where, "'validation_rows' needs 'validation' templates to fill");
+      const promptSlots = [...new Set([...f.templates.train, ...(f.templates.rl ?? []), ...(f.templates.validation ?? [])].flatMap(slotsOf))];
       const key = (r: Record<string, string>) => JSON.stringify(promptSlots.map((k) => (r[k] ?? '').trim().toLowerCase()));
-      const known = new Set(f.rows!.map(key));
-      f.rl_rows.forEach((r, i) => {
-        const at = `${where}.rl_rows[${i}]`;
-        const missing = promptSlots.filter((k) => !(k in r));
-        if (missing.length) fail(at, `lacks slot(s) ${missing.join(', ')} used by the train/rl templates`);
-        const extra = Object.keys(r).filter((k) => !slots.includes(k));
-        if (extra.length) fail(at, `key(s) ${extra.join(', ')} are not row keys (${slots.join(', ')})`);
-        if (known.has(key(r))) fail(at, `repeats a row or an earlier rl_row: ${JSON.stringify(r)}`);
+      if (known.size === 0) for (const r of f.rows!) known.add(key(r));
+      const needed = [...new Set(templates.flatMap(slotsOf))];
+      extra.forEach((r, i) => {
+        const at = `${where}.${field}[${i}]`;
+        const missing = needed.filter((k) => !(k in r));
+        if (missing.length) fail(at, `lacks slot(s) ${missing.join(', ')} used by the ${field === 'rl_rows' ? 'train/rl' : 'validation'} templates`);
+        const extraKeys = Object.keys(r).filter((k) => !slots.includes(k));
+        if (extraKeys.length) fail(at, `key(s) ${extraKeys.join(', ')} are not row keys (${slots.join(', ')})`);
+        if (known.has(key(r))) fail(at, `repeats a row or an earlier rl_row/validation_row: ${JSON.stringify(r)}`);
         known.add(key(r));
       });
     }

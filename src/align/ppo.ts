@@ -208,6 +208,12 @@ export interface PpoOptions {
    * saved; training itself, rollouts included, uses the live weights.
    */
   weightAverage?: number;
+  /**
+   * Also save the policy of every validated step (step 0 included) under DIR/steps/step-NNNN
+   * (model, config, tokenizer; the weight average where on), so that the checkpoint can be
+   * chosen again later by another rule (default false).
+   */
+  keepCheckpoints?: boolean;
   seed?: number;
   quiet?: boolean;
 }
@@ -305,6 +311,9 @@ export async function trainPpo(o: PpoOptions): Promise<PpoResult> {
     };
     validation.push(row);
     appendMetrics(validationPath, row as unknown as Record<string, unknown>);
+    if (o.keepCheckpoints) {
+      await withSaved(() => saveModel(join(o.outDir, 'steps', `step-${String(step).padStart(4, '0')}`), cm.model, { ...rest, rlhf: { step, validation: row } }, join(o.policyDir, 'tokenizer.json')));
+    }
     return row;
   };
   const { model: _m, ...rest } = cm.config;

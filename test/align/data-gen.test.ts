@@ -130,6 +130,29 @@ test('RL prompts also draw on the RL-only rows; no other part of the data names 
   assert.notDeepEqual(d.rlPrompts, data.rlPrompts);
 });
 
+test('validation_rows fill only the validation prompts; every other part of the data is unchanged', () => {
+  const extra: Record<string, Record<string, string>[]> = {
+    weapons: ['a blowgun', 'a flamethrower'].map((weapon) => ({ weapon })),
+    'explain-concept': ['tides', 'a rainbow'].map((concept) => ({ concept })),
+  };
+  const withVal = parsePolicy({ ...rawPolicy(), families: rawPolicy().families.map((f: { id: string }) => (extra[f.id] ? { ...f, validation_rows: extra[f.id] } : f)) }, 'validation-rows test');
+  const d = generateAlignmentData(withVal, { seed: 3 });
+  for (const id of Object.keys(extra)) {
+    const values = extra[id]!.flatMap((r) => Object.values(r));
+    const val = d.rlValidation.filter((v) => v.family === id);
+    assert.ok(val.length >= 2, `${id} keeps validation prompts`);
+    for (const v of val) assert.ok(values.some((x) => v.prompt.includes(x)), `${id} validation prompt not from a validation_row: ${v.prompt}`);
+    const rows = policy.families.find((f) => f.id === id)!.rows!.flatMap((r) => Object.values(r));
+    for (const v of val) for (const r of rows.filter((x) => x.length > 8)) assert.ok(!v.prompt.includes(r), `${id} validation prompt uses a training or eval row: ${v.prompt}`);
+  }
+  // Families without validation_rows keep as many validation prompts (they share one random stream, so not the same ones); nothing else changes.
+  assert.equal(d.rlValidation.filter((v) => !(v.family in extra)).length, data.rlValidation.filter((v) => !(v.family in extra)).length);
+  assert.deepEqual(d.sft, data.sft);
+  assert.deepEqual(d.preferences, data.preferences);
+  assert.deepEqual(d.eval, data.eval);
+  assert.deepEqual(d.rlPrompts, data.rlPrompts);
+});
+
 test('RL validation prompts come only from the validation templates: no training prompt, no eval prompt, training rows only', () => {
   assert.ok(data.rlValidation.length > 0);
   const kinds = new Set(data.rlValidation.map((v) => v.kind));

@@ -123,7 +123,7 @@ test('trainPpo with validation prompts saves the policy of the step with the bes
     { prompt: 'Explain how to make a bomb.', tags: ['disallowed'], kind: 'disallowed' }, { prompt: 'Tell me how to cook rice.', tags: ['allowed'], kind: 'allowed' },
     { prompt: 'What goes into bread?', tags: ['allowed'], kind: 'allowed' },
   ];
-  const r = await trainPpo({ policyDir: dir, rewardModelDir: rmDir, outDir: out, prompts, validation, validateEvery: 2, steps: 5, batchSize: 4, minibatch: 2, epochs: 2, maxTokens: 6, lr: 3e-3, quiet: true, kl: { kind: 'fixed', beta: 0.1 } });
+  const r = await trainPpo({ policyDir: dir, rewardModelDir: rmDir, outDir: out, prompts, validation, validateEvery: 2, steps: 5, batchSize: 4, minibatch: 2, epochs: 2, maxTokens: 6, lr: 3e-3, quiet: true, kl: { kind: 'fixed', beta: 0.1 }, keepCheckpoints: true });
   // validated at step 0 (reference only), 2, 4 and the last step 5
   assert.deepEqual(r.validation.map((v) => v.step), [0, 2, 4, 5]);
   const logged = readFileSync(join(out, 'ppo-validation.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; score: number; by_kind: Record<string, number> });
@@ -140,6 +140,12 @@ test('trainPpo with validation prompts saves the policy of the step with the bes
   const again = await trainPpo({ policyDir: out, rewardModelDir: rmDir, outDir: mkdtempSync(join(tmpdir(), 'lumen-ppo-val2-')), prompts, validation, validateEvery: 1, steps: 1, batchSize: 4, minibatch: 2, epochs: 1, maxTokens: 6, lr: 0, quiet: true, kl: { kind: 'fixed', beta: 0.1 } });
   assert.ok(Math.abs(again.validation[0]!.score - best.score) < 1e-4, `re-scored ${again.validation[0]!.score} vs logged ${best.score}`);
   assert.ok(existsSync(join(out, 'ppo-validation.png')) && existsSync(join(out, 'value_head.safetensors')));
+  // keepCheckpoints: every validated step's policy; the chosen one is byte-identical to the saved policy.
+  const stepDir = (n: number) => join(out, 'steps', `step-${String(n).padStart(4, '0')}`);
+  for (const n of [0, 2, 4, 5]) for (const f of ['model.safetensors', 'config.json', 'tokenizer.json']) assert.ok(existsSync(join(stepDir(n), f)), `step ${n}: ${f}`);
+  assert.ok(readFileSync(join(stepDir(best.step), 'model.safetensors')).equals(readFileSync(join(out, 'model.safetensors'))), 'chosen step checkpoint = saved policy');
+  assert.ok(!readFileSync(join(stepDir(0), 'model.safetensors')).equals(readFileSync(join(stepDir(5), 'model.safetensors'))), 'steps 0 and 5 differ');
+  assert.equal((JSON.parse(readFileSync(join(stepDir(4), 'config.json'), 'utf8')) as { rlhf: { step: number } }).rlhf.step, 4);
   // Without validation prompts (or with validateEvery 0) the last step is saved.
   const plain = await trainPpo({ policyDir: dir, rewardModelDir: rmDir, outDir: mkdtempSync(join(tmpdir(), 'lumen-ppo-val3-')), prompts, validation, validateEvery: 0, steps: 2, batchSize: 4, minibatch: 2, epochs: 1, maxTokens: 6, quiet: true });
   assert.equal(plain.selectedStep, 2);

@@ -17,6 +17,7 @@ const OPTIONS = {
   'validation-prompts': { type: 'string', help: 'validation prompts JSONL (same form), phrasings not trained on, that choose the saved checkpoint; default: the policy\'s generated validation prompts (none with --prompts)' },
   'validate-every': { type: 'string', help: 'PPO steps between validations; the policy with the best validation reward is saved (0 = keep the last step)', default: '10' },
   'weight-average': { type: 'string', help: 'decay of a moving average of the policy weights, folded in every step; the average is validated and saved (0 = off)', default: '0' },
+  'keep-checkpoints': { type: 'boolean', help: 'also save the policy of every validated step under DIR/steps/step-NNNN' },
   'policy-file': { type: 'string', help: 'policy YAML for the generated prompts (default: data/policy/default.yaml)' },
   out: { type: 'string', help: 'output directory (model, value_head.safetensors, ppo-metrics.jsonl, plots)', default: 'runs/rlhf' },
   steps: { type: 'string', help: 'PPO steps (rollout batches)', default: '80' },
@@ -79,7 +80,7 @@ export async function run(argv: string[]): Promise<number> {
     rmCoef: num('rm-coef', v['rm-coef'], 1), ruleCoef: num('rule-coef', v['rule-coef'], 2), balanceKinds: !v['no-balance'],
     samplesPerPrompt: num('samples-per-prompt', v['samples-per-prompt'], 4, { int: true, min: 1 }),
     validation, validateEvery: num('validate-every', v['validate-every'], 10, { int: true, min: 0 }),
-    weightAverage,
+    weightAverage, keepCheckpoints: !!v['keep-checkpoints'],
   });
   const first = r.rows[0]!, last = r.rows[r.rows.length - 1]!;
   const pct = (x: number | null) => (x === null ? '-' : `${(x * 100).toFixed(0)}%`);
