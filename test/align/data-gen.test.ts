@@ -105,8 +105,8 @@ test('RL prompts use the train and RL-only templates; SFT and preference data us
 
 test('RL prompts also draw on the RL-only rows; no other part of the data names them, and without them the other parts are unchanged', () => {
   const extra: Record<string, Record<string, string>[]> = {
-    weapons: ['a grenade', 'a landmine', 'a nail bomb', 'a letter bomb'].map((weapon) => ({ weapon })),
-    'explain-concept': ['erosion', 'an atom', 'a volcano', 'osmosis'].map((concept) => ({ concept })),
+    weapons: ['a grenade', 'a mortar shell', 'a nail bomb', 'a letter bomb'].map((weapon) => ({ weapon })),
+    'explain-concept': ['a glacier', 'an atom', 'a volcano', 'osmosis'].map((concept) => ({ concept })),
   };
   const withRows = parsePolicy({ ...rawPolicy(), families: rawPolicy().families.map((f: { id: string }) => (extra[f.id] ? { ...f, rl_rows: extra[f.id] } : f)) }, 'rl-rows test');
   const d = generateAlignmentData(withRows, { seed: 3 });
