@@ -258,7 +258,10 @@ function checkPolicy(p: Policy, source: string): void {
       }
     }
     checkSlots([...f.templates.train, ...f.templates.eval, ...(f.templates.rl ?? []), ...(f.templates.validation ?? []), ...(f.answers ?? []), f.topic], slots, where, fail);
-    const known = new Set<string>();
+    // Extra rows (RL-only and validation-only targets) must not repeat a row or each other.
+    const promptSlots = [...new Set([...f.templates.train, ...(f.templates.rl ?? []), ...(f.templates.validation ?? [])].flatMap(slotsOf))];
+    const key = (r: Record<string, string>) => JSON.stringify(promptSlots.map((k) => (r[k] ?? '').trim().toLowerCase()));
+    const known = new Set((f.rows ?? []).map(key));
     for (const [field, extra, templates] of [
       ['rl_rows', f.rl_rows, [...f.templates.train, ...(f.templates.rl ?? [])]],
       ['validation_rows', f.validation_rows, f.templates.validation ?? []],
@@ -266,9 +269,6 @@ function checkPolicy(p: Policy, source: string): void {
       if (!extra) continue;
       if (!f.rows) fail(where, `'${field}' needs 'rows' (a generator family draws its own)`);
       if (field === 'validation_rows' && templates.length === 0) fail(where, "'validation_rows' needs 'validation' templates to fill");
-      const promptSlots = [...new Set([...f.templates.train, ...(f.templates.rl ?? []), ...(f.templates.validation ?? [])].flatMap(slotsOf))];
-      const key = (r: Record<string, string>) => JSON.stringify(promptSlots.map((k) => (r[k] ?? '').trim().toLowerCase()));
-      if (known.size === 0) for (const r of f.rows!) known.add(key(r));
       const needed = [...new Set(templates.flatMap(slotsOf))];
       extra.forEach((r, i) => {
         const at = `${where}.${field}[${i}]`;
