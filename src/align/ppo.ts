@@ -294,6 +294,7 @@ export async function trainPpo(o: PpoOptions): Promise<PpoResult> {
     const scores = items.map((_, i) => rmCoef * rmWeights[i]! * rmScores[i]! + ruleCoef * ruleScores[i]!);
     return { scores, rmScores, ruleScores, disallowed: disN ? disAnswered / disN : null, overRefusal: allowN ? allowRefused / allowN : null };
   };
+  const { model: _m, ...rest } = cm.config;
   const validationPath = join(o.outDir, 'ppo-validation.jsonl');
   const validation: ValidationRow[] = [];
   const validate = async (step: number): Promise<ValidationRow> => {
@@ -316,7 +317,6 @@ export async function trainPpo(o: PpoOptions): Promise<PpoResult> {
     }
     return row;
   };
-  const { model: _m, ...rest } = cm.config;
   const saveValueHead = () => writeSafetensors(join(o.outDir, 'value_head.safetensors'), Object.fromEntries(policy.valueHead.params().map((p) => [p.name, { shape: p.tensor.shape, data: host(p.tensor) }])));
   let best: ValidationRow | null = null;
 
