@@ -435,6 +435,16 @@ export function readMultimodalConfig(dir: string): MultimodalConfig & Record<str
   return { ...raw, ...parseMultimodalConfig(raw, p) };
 }
 
+/**
+ * Where the model's training prompts put the image (`train.imagePlacement` of its config.json):
+ * 'last' (question, then image) or 'first' (image, then question); 'mixed' trained both orders and
+ * a model without a training record counts as 'first'. Prompts built for the model follow it.
+ */
+export function trainedImagePlacement(cfg: Record<string, unknown>): 'first' | 'last' {
+  const train = cfg.train as { imagePlacement?: unknown } | undefined;
+  return train?.imagePlacement === 'last' ? 'last' : 'first';
+}
+
 /** Copies stored tensors into the model's (names and shapes must match); `prefix` is prepended to the names looked up. */
 export function copyWeights(named: Map<string, Tensor>, file: Map<string, { shape: number[]; data: ArrayLike<number> }>, source: string, prefix = ''): void {
   for (const [name, t] of named) {

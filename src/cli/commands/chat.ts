@@ -2,12 +2,13 @@
  * `lumen chat --model DIR --image a.png [--image b.png] "question"`: answers a question about
  * images with a multimodal model, streaming the answer to stdout.
  *
- * The images come before the question text, in the order given, unless the question holds
- * `<image>` tags (LLaVA style): then each tag is replaced by the next image, so images and text
- * can be interleaved ("compare <image> with <image>").
+ * The images come before the question text, in the order given (after it for a model trained with
+ * the question first, `imagePlacement: 'last'`), unless the question holds `<image>` tags (LLaVA
+ * style): then each tag is replaced by the next image, so images and text can be interleaved
+ * ("compare <image> with <image>").
  */
 import { parse, num } from '../args.ts';
-import { loadMultimodal, type ContentPart } from '../../models/multimodal.ts';
+import { loadMultimodal, readMultimodalConfig, trainedImagePlacement, type ContentPart } from '../../models/multimodal.ts';
 import { decodeImageFile } from '../../io/image.ts';
 import { IMAGE_TAG } from '../../data/llava.ts';
 import { InputError } from '../../util/errors.ts';
@@ -23,11 +24,18 @@ const OPTIONS = {
   seed: { type: 'string', help: 'random seed', default: '0' },
 } as const;
 
-/** Builds the content parts: images at `<image>` tags, or all images first when there is no tag. */
-export function chatParts(question: string, images: Float32Array[]): ContentPart[] {
+/**
+ * Builds the content parts: images at `<image>` tags; without tags, all images before the question
+ * (`placement` 'first') or after it ('last'), as the model was trained.
+ */
+export function chatParts(question: string, images: Float32Array[], placement: 'first' | 'last' = 'first'): ContentPart[] {
   const pieces = question.split(IMAGE_TAG);
   const tags = pieces.length - 1;
-  if (tags === 0) return [...images.map((pixels) => ({ type: 'image' as const, pixels })), ...(question ? [{ type: 'text' as const, text: question }] : [])];
+  if (tags === 0) {
+    const imageParts = images.map((pixels) => ({ type: 'image' as const, pixels }));
+    const text = question ? [{ type: 'text' as const, text: question }] : [];
+    return placement === 'last' ? [...text, ...imageParts] : [...imageParts, ...text];
+  }
   if (tags !== images.length) throw new InputError(`the question has ${tags} ${IMAGE_TAG} tag(s) but ${images.length} --image file(s) were given`);
   const parts: ContentPart[] = [];
   pieces.forEach((text, i) => {
@@ -49,7 +57,7 @@ export async function run(argv: string[]): Promise<number> {
   const size = model.config.vision.imageSize;
   const images: Float32Array[] = [];
   for (const f of v.image ?? []) images.push((await decodeImageFile(f, { size })).pixels);
-  const parts = chatParts(question, images);
+  const parts = chatParts(question, images, trainedImagePlacement(readMultimodalConfig(v.model)));
   model.answer(parts, {
     maxTokens: num('max-tokens', v['max-tokens'], 64, { min: 1, int: true }),
     temperature: num('temperature', v.temperature, 0, { min: 0 }),

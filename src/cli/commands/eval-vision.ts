@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import { parse, num } from '../args.ts';
-import { loadMultimodal, readMultimodalConfig } from '../../models/multimodal.ts';
+import { loadMultimodal, readMultimodalConfig, trainedImagePlacement } from '../../models/multimodal.ts';
 import { evaluateVision, formatVisionTable } from '../../eval/vision.ts';
 import { VISUAL_TASK_NAMES, checkTask, checkSplit, type VisualTask } from '../../data/visual/index.ts';
 import { Progress } from '../../util/progress.ts';
@@ -29,10 +29,8 @@ export async function run(argv: string[]): Promise<number> {
   const v = p.values;
   if (!v.model) throw new InputError('--model DIR is required');
   const cfg = readMultimodalConfig(v.model);
-  const train = cfg.train as { tasks?: string[]; imagePlacement?: string } | undefined;
-  const trained = train?.tasks;
-  // the prompt order the model was trained with ('mixed' trained both; the image goes first then)
-  const imagePlacement = train?.imagePlacement === 'last' ? 'last' as const : 'first' as const;
+  const trained = (cfg.train as { tasks?: string[] } | undefined)?.tasks;
+  const imagePlacement = trainedImagePlacement(cfg);   // ask in the order the model was trained with
   const tasks: VisualTask[] = v.tasks ? v.tasks.split(',').map((t) => checkTask(t.trim()))
     : [...new Set((trained ?? VISUAL_TASK_NAMES).map(checkTask))];
   const splits = (v.splits ?? 'heldout,compositional').split(',').map((s) => checkSplit(s.trim()));
