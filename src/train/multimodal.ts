@@ -55,6 +55,10 @@
  *    at 3, that recipe's seed 1337 came within 5.5 points on every compositional task (numbers
  *    68.5%), but its seed 2 read the held-out pairs' shapes at 62% and its seed 3 their colours
  *    12.5 points below held-out; without the object loss, colour was not learned (55.5%).
+ *  - the image before the question (`imagePlacement: 'first'`): with the question first, every
+ *    held-out goal was met on seeds 1337, 2, 3 and 4 and every goal on seeds 3 and 4, but
+ *    compositional colour fell to 55% (seed 1337) and 62% (seed 2): binding is still learned or
+ *    not by chance (docs/experiments/vision.md).
  *  - 15,000 steps (12.3 min on a fresh machine, rendering included): at 12,000 the result
  *    depended on chance. Kernels that differ in the last bits of an exp (a faster cross-entropy)
  *    sent the same seed along another trajectory, and held-out colour / shape / count fell from
