@@ -215,6 +215,16 @@ test('cached batches equal rendered ones, and are read back from the cache', asy
     assert.deepEqual(readdirSync(join(dir, key[0]!)).sort(), ['chunk-0.json', 'chunk-0.rgb', 'chunk-1.json', 'chunk-1.rgb']);
     const again = await new VisualDataset({ ...opts, cacheDir: dir }).batch(250, 10);
     assert.deepEqual(again.map((s) => s.image), plain.map((s) => s.image));
+    // One instance read step by step (chunks kept in memory, the oldest dropped) serves the same
+    // samples as whole batches: across the chunk boundary, forward and back to an evicted chunk.
+    const stream = new VisualDataset({ ...opts, cacheDir: dir });
+    const steps = [];
+    for (let s = 245; s < 265; s += 4) steps.push(...(await stream.batch(s, 4)));
+    const whole = await new VisualDataset(opts).batch(245, 20);
+    assert.deepEqual(steps.map((s) => [s.index, s.question, s.rgb, s.image]), whole.map((s) => [s.index, s.question, s.rgb, s.image]));
+    await stream.batch(520, 1); // chunk 2 renders; chunk 0 leaves memory
+    const back = await stream.batch(250, 2);
+    assert.deepEqual(back.map((s) => s.image), plain.slice(0, 2).map((s) => s.image));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -228,15 +228,35 @@ export class VisualDataset {
     }
     const out: VisualSample[] = [];
     for (let c = Math.floor(start / CHUNK); c * CHUNK < start + count; c++) {
-      const chunk = await this.chunk(c); // chunk[k] is sample c·CHUNK + k
+      const chunk = await this.chunk(c); // chunk.sample(k) is sample c·CHUNK + k
       const lo = Math.max(start, c * CHUNK), hi = Math.min(start + count, (c + 1) * CHUNK);
-      for (let i = lo; i < hi; i++) out.push(chunk[i - c * CHUNK]!);
+      for (let i = lo; i < hi; i++) out.push(chunk.sample(i - c * CHUNK));
     }
     return out;
   }
 
-  /** Renders chunk c (samples [c·CHUNK, (c+1)·CHUNK)) or loads it from the cache directory. */
-  private async chunk(c: number): Promise<VisualSample[]> {
+  /**
+   * The chunks last used, newest last (at most RECENT). A training stream asks for a few samples of
+   * a chunk per step, so without this each step would read and normalise the whole chunk again.
+   */
+  private readonly recent = new Map<number, Promise<LoadedChunk>>();
+
+  /** Chunk c (samples [c·CHUNK, (c+1)·CHUNK)): from memory, the cache directory, or rendered. */
+  private chunk(c: number): Promise<LoadedChunk> {
+    let p = this.recent.get(c);
+    if (p) this.recent.delete(c); // re-inserted below as the newest
+    else {
+      const loading = this.loadChunk(c);
+      loading.catch(() => { if (this.recent.get(c) === loading) this.recent.delete(c); }); // a failed load is not kept; the caller sees the error
+      p = loading;
+    }
+    this.recent.set(c, p);
+    while (this.recent.size > RECENT) this.recent.delete(this.recent.keys().next().value!);
+    return p;
+  }
+
+  /** Renders chunk c or loads it from the cache directory. */
+  private async loadChunk(c: number): Promise<LoadedChunk> {
     const dir = join(this.opts.cacheDir!, this.cacheKey);
     const bin = join(dir, `chunk-${c}.rgb`), meta = join(dir, `chunk-${c}.json`);
     const S = this.size, per = S * S * 3;
@@ -244,7 +264,11 @@ export class VisualDataset {
       const specs = JSON.parse(readFileSync(meta, 'utf8')) as Omit<VisualSpec, 'svg'>[];
       const bytes = readFileSync(bin);
       if (specs.length === CHUNK && bytes.byteLength === CHUNK * per) {
-        return specs.map((s, k) => finish(s, S, new Uint8Array(bytes.buffer, bytes.byteOffset + k * per, per).slice(), this.opts));
+        // Normalised on first use only: a step needs a few samples of the chunk.
+        const done: (VisualSample | undefined)[] = new Array(CHUNK);
+        return {
+          sample: (k) => (done[k] ??= finish(specs[k]!, S, new Uint8Array(bytes.buffer, bytes.byteOffset + k * per, per).slice(), this.opts)),
+        };
       }
       // A damaged cache entry is re-rendered below and overwritten.
     }
@@ -252,9 +276,15 @@ export class VisualDataset {
     const samples = await renderSpecs(specs, this.opts);
     writeFileAtomic(bin, samples.map((s) => s.rgb));
     writeFileAtomic(meta, JSON.stringify(specs.map(({ svg: _svg, ...rest }) => rest)));
-    return samples;
+    return { sample: (k) => samples[k]! };
   }
 }
+
+/** Chunks a VisualDataset keeps in memory (a batch can straddle two). */
+const RECENT = 2;
+
+/** A chunk in memory: sample k of it. The same object is returned for the same k. */
+interface LoadedChunk { sample(k: number): VisualSample }
 
 /** A question and its answer. */
 export interface QA { question: string; answer: string }
