@@ -151,7 +151,7 @@ export async function trainRun(run: PlannedRun, ctx: TrainContext): Promise<Trai
   const steps = Math.max(1, Math.round(run.tokens / (B * T)));
   const lr = run.lr ?? recipe.lr;
   const t0 = Date.now();
-  const r = train({
+  const r = await train({
     config: {
       model: run.config, steps, batchSize: B, gradAccum: 1, lr, minLr: lr * recipe.minLrFraction,
       warmupSteps: Math.round(steps * recipe.warmupFraction), weightDecay: recipe.weightDecay, beta1: 0.9, beta2: 0.95,

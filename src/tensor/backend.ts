@@ -76,6 +76,8 @@ export interface Backend {
   // ---------------------------------------------------------------- memory
   /** A new zero-filled buffer. */
   alloc(dtype: DType, length: number): Buf;
+  /** A new buffer whose contents are unspecified (may be old data): for outputs a kernel then writes in full. */
+  empty(dtype: DType, length: number): Buf;
   /** A buffer holding a copy of (or, on CPU, possibly adopting) host data. */
   fromHost(data: Float32Array | Int32Array | Float64Array): Buf;
   /** Explicit read back to the host. CPU backends may return the storage itself; treat as read-only. */

@@ -40,6 +40,11 @@ function out(like: Tensor, shape: readonly number[]): Tensor {
   return Tensor.zeros(shape, like.dtype, like.backend);
 }
 
+/** Like `out`, but its contents are unspecified: only for outputs the next kernel writes in full. */
+function outFull(like: Tensor, shape: readonly number[]): Tensor {
+  return new Tensor(like.backend.empty(like.dtype, numel(shape)), shape, like.backend);
+}
+
 /** Row-major strides of a shape. */
 export function stridesOf(shape: readonly number[]): number[] {
   const s = new Array<number>(shape.length);
@@ -117,7 +122,7 @@ export function matmul(a: Tensor, b: Tensor, opts: { transA?: boolean; transB?: 
     throw new OpError(op, `batch dims of ${shp(a.shape)} and ${shp(b.shape)} must match (or b must be 2-d)`);
   }
   const batch = numel(batchDims);
-  const y = out(a, [...batchDims, m, n]);
+  const y = outFull(a, [...batchDims, m, n]);
   // With b shared and a not transposed, the batch folds into rows: one large GEMM.
   const fold = shared && !transA;
   if (fold) be.matmul({ a: a.buf, strideA: 0, b: b.buf, strideB: 0, out: y.buf, strideOut: 0, batch: 1, m: batch * m, n, k, transA, transB });
@@ -126,20 +131,20 @@ export function matmul(a: Tensor, b: Tensor, opts: { transA?: boolean; transB?: 
   return record(y, op, [a, b], (g) => {
     let da: Tensor | null = null, db: Tensor | null = null;
     if (needs(a)) {
-      da = out(a, a.shape);
+      da = outFull(a, a.shape);
       // dA = dC @ op(B)ᵀ  (or its transpose when transA)
       if (fold) be.matmul({ a: g.buf, strideA: 0, b: b.buf, strideB: 0, out: da.buf, strideOut: 0, batch: 1, m: batch * m, n: k, k: n, transA: false, transB: !transB });
       else if (!transA) be.matmul({ a: g.buf, strideA: m * n, b: b.buf, strideB: shared ? 0 : k * n, out: da.buf, strideOut: m * k, batch, m, n: k, k: n, transA: false, transB: !transB });
       else be.matmul({ a: b.buf, strideA: shared ? 0 : k * n, b: g.buf, strideB: m * n, out: da.buf, strideOut: m * k, batch, m: k, n: m, k: n, transA: transB, transB: true });
     }
     if (needs(b)) {
-      db = out(b, b.shape);
+      db = fold || !shared ? outFull(b, b.shape) : out(b, b.shape);
       if (fold) {
         // dB = Aᵀ dC (k, n), or dCᵀ A (n, k) when transB; rows of all batches summed by the GEMM itself.
         if (!transB) be.matmul({ a: a.buf, strideA: 0, b: g.buf, strideB: 0, out: db.buf, strideOut: 0, batch: 1, m: k, n, k: batch * m, transA: true, transB: false });
         else be.matmul({ a: g.buf, strideA: 0, b: a.buf, strideB: 0, out: db.buf, strideOut: 0, batch: 1, m: n, n: k, k: batch * m, transA: true, transB: false });
       } else {
-        const perBatch = shared ? out(b, [batch, ...b.shape]) : db;
+        const perBatch = shared ? outFull(b, [batch, ...b.shape]) : db;
         if (!transB) be.matmul({ a: a.buf, strideA: m * k, b: g.buf, strideB: m * n, out: perBatch.buf, strideOut: k * n, batch, m: k, n, k: m, transA: !transA, transB: false });
         else be.matmul({ a: g.buf, strideA: m * n, b: a.buf, strideB: m * k, out: perBatch.buf, strideOut: k * n, batch, m: n, n: k, k: m, transA: true, transB: transA });
         if (shared) be.reduceSum(perBatch.buf, db.buf, 1, batch, k * n);
@@ -165,12 +170,12 @@ export function binary(kind: BinaryKind, a: Tensor, b: Tensor): Tensor {
   requireFloat(op, a, b);
   const shape = broadcastShape(op, a.shape, b.shape);
   const sa = broadcastStrides(a.shape, shape), sb = broadcastStrides(b.shape, shape);
-  const y = out(a, shape);
+  const y = outFull(a, shape);
   be.binary(kind, a.buf, sa, b.buf, sb, y.buf, shape);
   const full = stridesOf(shape);
   return record(y, op, [a, b], (g) => {
     const n = y.size;
-    const tmp = () => out(y, shape);
+    const tmp = () => outFull(y, shape);
     let ga: Tensor | null = null, gb: Tensor | null = null;
     switch (kind) {
       case 'add': ga = g; gb = g; break;
@@ -200,7 +205,7 @@ export function binary(kind: BinaryKind, a: Tensor, b: Tensor): Tensor {
           be.binary('div', ga.buf, full, a.buf, sa, ga.buf, shape);
         }
         if (needs(b)) { // g * y * ln a
-          gb = tmp(); const la = out(a, a.shape); be.unary('log', a.buf, la.buf, a.size);
+          gb = tmp(); const la = outFull(a, a.shape); be.unary('log', a.buf, la.buf, a.size);
           be.binary('mul', g.buf, full, y.buf, full, gb.buf, shape);
           be.binary('mul', gb.buf, full, la.buf, sa, gb.buf, shape);
         }
@@ -222,13 +227,13 @@ export const pow = (a: Tensor, b: Tensor) => binary('pow', a, b);
 export function scalar(kind: BinaryKind, x: Tensor, s: number, reverse = false): Tensor {
   requireFloat(kind, x);
   const be = x.backend, n = x.size;
-  const y = out(x, x.shape);
+  const y = outFull(x, x.shape);
   be.scalar(kind, x.buf, s, y.buf, n, reverse);
   return record(y, `${kind}Scalar`, [x], (g) => {
-    const gx = out(x, x.shape);
+    if (kind === 'add' || (kind === 'sub' && !reverse)) return [g];
+    const gx = outFull(x, x.shape); // every case below writes all of it
     switch (kind) {
-      case 'add': return [g];
-      case 'sub': if (!reverse) return [g]; be.scalar('mul', g.buf, -1, gx.buf, n, false); break;
+      case 'sub': be.scalar('mul', g.buf, -1, gx.buf, n, false); break;
       case 'mul': be.scalar('mul', g.buf, s, gx.buf, n, false); break;
       case 'div':
         if (!reverse) be.scalar('div', g.buf, s, gx.buf, n, false);
@@ -256,10 +261,10 @@ export function scalar(kind: BinaryKind, x: Tensor, s: number, reverse = false):
 
 export function unary(kind: UnaryOp, x: Tensor): Tensor {
   requireFloat(kind, x);
-  const y = out(x, x.shape);
+  const y = outFull(x, x.shape);
   x.backend.unary(kind, x.buf, y.buf, x.size);
   return record(y, kind, [x], (g) => {
-    const gx = out(x, x.shape);
+    const gx = outFull(x, x.shape);
     x.backend.unaryBackward(kind, x.buf, y.buf, g.buf, gx.buf, x.size, false);
     return [gx];
   });
@@ -332,7 +337,7 @@ export function max(x: Tensor, axis: number, keepDims = false): Tensor {
     const ids = x.backend.toHost(idx), gs = x.backend.toHost(g.buf), gxs = x.backend.toHost(gx.buf);
     // Scatter on the host: max is used for metrics and tests, not in hot training loops.
     for (let o = 0; o < outer; o++) for (let i = 0; i < inner; i++) gxs[(o * mid + ids[o * inner + i]!) * inner + i] = gs[o * inner + i]!;
-    return [new Tensor(x.backend.fromHost(gxs), x.shape, x.backend)];
+    return [gx];
   });
 }
 

@@ -83,6 +83,7 @@ import { AnswerPrior } from './answer-prior.ts';
 import { ObjectProbe, probeLabels } from './object-probe.ts';
 import { AdamW, learningRate } from './optimizer.ts';
 import { applyOverrides, SCHEDULE_FIELDS } from './trainer.ts';
+import { yieldToEventLoop } from '../util/event-loop.ts';
 import { VisualDataset, visualSpec, checkTask, followUps, type Jitter, type VisualSample, type VisualTask, type QA } from '../data/visual/index.ts';
 import { Tokenizer } from '../tokenizer/tokenizer.ts';
 import { trainBpe } from '../tokenizer/train.ts';
@@ -457,6 +458,7 @@ export async function trainMultimodal(o: MMTrainOptions): Promise<{ model: Multi
     const want = step < cfg.init.alignSteps ? 'align' : 'full';
     if (want !== stage) { stage = want; setTrainable(model, stage === 'align' ? (n) => n.startsWith('projector.') : () => true); }
     const batchSamples = await pending;
+    await yieldToEventLoop(); // the buffer pool takes back the last step's storage
     if (step + 1 < total) { pending = fetch(step + 1); pending.catch(() => undefined); }
     const first = (i: number) => cfg.imagePlacement === 'first' || (cfg.imagePlacement === 'mixed' && i % 2 === 0);
     const follow = batchSamples.map((s) => followUps(s, cfg.tasks, cfg.turns - 1));

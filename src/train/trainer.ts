@@ -7,6 +7,7 @@
  * atomic state file. A resumed run replays the same batches with the same numbers, so it logs
  * the same losses bit for bit as an uninterrupted run (tested).
  */
+import { yieldToEventLoop } from '../util/event-loop.ts';
 import { existsSync, readFileSync, writeFileSync, appendFileSync, openSync, fsyncSync, closeSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -158,7 +159,7 @@ function appendLine(path: string, line: string): void {
 }
 
 /** Runs (or resumes) a training run; returns the trained model and the last metrics row. */
-export function train(o: TrainOptions): { model: GPT; last: MetricsRow | null; valLoss: number | null } {
+export async function train(o: TrainOptions): Promise<{ model: GPT; last: MetricsRow | null; valLoss: number | null }> {
   const cfg = o.config, mc = cfg.model;
   ensureDir(o.outDir);
   const T = mc.contextLength, B = cfg.batchSize;
@@ -198,6 +199,7 @@ export function train(o: TrainOptions): { model: GPT; last: MetricsRow | null; v
   };
 
   while (step < cfg.steps) {
+    await yieldToEventLoop(); // the buffer pool takes back the last step's storage
     const lr = learningRate(step, sched);
     let stepLoss = 0;
     for (let micro = 0; micro < cfg.gradAccum; micro++) {

@@ -37,11 +37,11 @@ test('shards: manifest, split, deterministic windows', () => {
   for (let i = 0; i < 15; i++) assert.equal(a.targets[i], a.ids[i + 1]);
 });
 
-test('training lowers the loss, writes metrics and a loadable checkpoint', () => {
+test('training lowers the loss, writes metrics and a loadable checkpoint', async () => {
   const data = makeData();
   const out = mkdtempSync(join(tmpdir(), 'lumen-run-'));
   const c = cfg();
-  const r = train({ config: { ...c, steps: 40, lr: 1e-2 }, dataDir: data, outDir: out, quiet: true, peakFlops: 1e9 });
+  const r = await train({ config: { ...c, steps: 40, lr: 1e-2 }, dataDir: data, outDir: out, quiet: true, peakFlops: 1e9 });
   const rows = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   assert.equal(rows.length, 40);
   for (const k of ['step', 'tokens', 'loss', 'lr', 'grad_norm', 'tokens_per_s', 'mfu']) assert.ok(k in rows[0], k);
@@ -56,15 +56,15 @@ test('training lowers the loss, writes metrics and a loadable checkpoint', () =>
   assert.deepEqual(a, b);
 });
 
-test('an interrupted and resumed run logs the same losses bit for bit', () => {
+test('an interrupted and resumed run logs the same losses bit for bit', async () => {
   const data = makeData();
   const c = cfg();
   const full = mkdtempSync(join(tmpdir(), 'lumen-full-'));
-  train({ config: c, dataDir: data, outDir: full, quiet: true, peakFlops: 1e9 });
+  await train({ config: c, dataDir: data, outDir: full, quiet: true, peakFlops: 1e9 });
   const part = mkdtempSync(join(tmpdir(), 'lumen-part-'));
   // stop at step 6: last checkpoint at 4, so steps 5-6 are redone after the resume
-  train({ config: c, dataDir: data, outDir: part, quiet: true, peakFlops: 1e9, stopAfter: 6 });
-  train({ config: c, dataDir: data, outDir: part, quiet: true, peakFlops: 1e9, resume: true });
+  await train({ config: c, dataDir: data, outDir: part, quiet: true, peakFlops: 1e9, stopAfter: 6 });
+  await train({ config: c, dataDir: data, outDir: part, quiet: true, peakFlops: 1e9, resume: true });
   const read = (d: string) => readFileSync(join(d, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   const A = read(full), B = read(part);
   assert.equal(B.length, A.length);

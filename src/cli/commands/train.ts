@@ -58,7 +58,7 @@ export async function run(argv: string[]): Promise<number> {
   console.error(`lumen: ${backendLine()}`);
   console.error(`lumen: model ${TRAIN_PRESETS[name]?.model ?? name} — ${(paramCount(mc) / 1e6).toFixed(2)}M parameters, ${mc.layers} layers × ${mc.width} wide, context ${mc.contextLength}, ` +
     `${(flopsPerToken(mc) / 1e6).toFixed(1)} MFLOP/token; ${cfg.steps} steps × ${cfg.batchSize * cfg.gradAccum * mc.contextLength} tokens; data ${dataDir}`);
-  const r = train({ config: cfg, dataDir, outDir, tokenizerJson, resume: v.resume });
+  const r = await train({ config: cfg, dataDir, outDir, tokenizerJson, resume: v.resume });
   const last = r.last;
   if (last) console.log(`done: step ${last.step}, loss ${last.loss.toFixed(3)}${r.valLoss !== null ? `, val_loss ${r.valLoss.toFixed(3)}` : ''}, ${last.tokens_per_s} tokens/s, MFU ${(last.mfu * 100).toFixed(1)}% — checkpoint in ${outDir}`);
   if (!v['no-sample']) {

@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import type { AttentionArgs, AttentionBackwardArgs, Backend, BinaryOp, Buf, DType, MatmulArgs, UnaryOp } from '../backend.ts';
 import { OpError } from '../../util/errors.ts';
 import { registerNativeLoader, referenceBackend } from '../device.ts';
-import { CpuBuf, allocHost, host, type HostArray } from './cpu-buf.ts';
+import { CpuBuf, BufferPool, host, type HostArray } from './cpu-buf.ts';
 
 type F32 = Float32Array;
 type I32 = Int32Array;
@@ -104,6 +104,18 @@ export function nativeLoadError(): string | null {
   return loadError;
 }
 
+/** The buffer pool: LUMEN_POOL_MB (default 256) for both its cap and its pending limit; 0 turns reuse off. */
+function poolFromEnv(): BufferPool {
+  const env = process.env.LUMEN_POOL_MB;
+  let mb = 256;
+  if (env !== undefined && env !== '') {
+    const n = Number(env);
+    if (Number.isFinite(n) && n >= 0 && n <= 1 << 20) mb = n;
+    else console.error(`lumen: ignoring LUMEN_POOL_MB=${env} (expected a number of MiB, 0 to turn the pool off)`);
+  }
+  return new BufferPool(mb * 2 ** 20, mb * 2 ** 20);
+}
+
 function defaultThreads(): number {
   const env = process.env.LUMEN_THREADS;
   if (env !== undefined && env !== '') {
@@ -153,6 +165,9 @@ export class NativeBackend implements Backend {
   readonly name = 'native';
   private readonly ref = referenceBackend();
 
+  /** Storage of collected buffers, reused by alloc (see BufferPool); LUMEN_POOL_MB sizes it, 0 turns it off. */
+  readonly pool = poolFromEnv();
+
   constructor(readonly addon: NativeAddon) {}
 
   describe(): string {
@@ -161,7 +176,8 @@ export class NativeBackend implements Backend {
   }
 
   // ---------------------------------------------------------------- memory
-  alloc(dtype: DType, length: number): Buf { return new CpuBuf(allocHost(dtype, length)); }
+  alloc(dtype: DType, length: number): Buf { return this.pool.alloc(dtype, length); }
+  empty(dtype: DType, length: number): Buf { return this.pool.alloc(dtype, length, false); }
   fromHost(data: HostArray): Buf { return new CpuBuf(data); }
   toHost(buf: Buf): HostArray { return host(buf); }
   fill(buf: Buf, value: number, offset = 0, length = buf.length - offset): void {

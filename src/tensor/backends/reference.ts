@@ -108,6 +108,7 @@ export class ReferenceBackend implements Backend {
   describe(): string { return 'reference (TypeScript, 1 thread)'; }
 
   alloc(dtype: DType, length: number): Buf { return new CpuBuf(allocHost(dtype, length)); }
+  empty(dtype: DType, length: number): Buf { return this.alloc(dtype, length); }
   fromHost(data: HostArray): Buf { return new CpuBuf(data); }
   toHost(buf: Buf): HostArray { return host(buf); }
   fill(buf: Buf, value: number, offset = 0, length = buf.length - offset): void {
