@@ -10,6 +10,7 @@
  * loss, preference accuracy (m > 0), the implicit rewards β·(log π − log π_ref) of chosen and
  * rejected responses and their margin; held-out accuracy at the end (dpo-metrics.json).
  */
+import { yieldToEventLoop } from '../util/event-loop.ts';
 import { join } from 'node:path';
 import { Tensor, noGrad, ops } from '../tensor/index.ts';
 import { hashAt, Rng } from '../tensor/rng.ts';
@@ -71,7 +72,7 @@ export interface DpoResult { model: GPT; steps: number; trainLoss: number; heldO
 interface PairSeqs { chosen: Sequence; rejected: Sequence; refChosen: number; refRejected: number }
 
 /** Trains the policy with DPO; writes the model, metrics.jsonl and dpo-metrics.json to outDir. */
-export function trainDpo(o: DpoOptions): DpoResult {
+export async function trainDpo(o: DpoOptions): Promise<DpoResult> {
   const beta = o.beta ?? 0.1, sftCoef = o.sftCoef ?? 0, steps = o.steps ?? 120, bs = o.batchSize ?? 16, lr = o.lr ?? 3e-5, seed = o.seed ?? 1, warmup = o.warmupSteps ?? 10;
   const cm = loadChatModel(o.modelDir);
   const model = cm.model, T = model.config.contextLength, pad = cm.tok.specialTokenId('<|pad|>');
@@ -110,6 +111,7 @@ export function trainDpo(o: DpoOptions): DpoResult {
   let last = NaN;
   model.training = true;
   for (let step = 0; step < steps; step++) {
+    await yieldToEventLoop(); // the buffer pool takes back the last step's storage
     const ps = sampler.next(Math.min(bs, train.length)).map((i) => train[i]!);
     const P = ps.length;
     const batch = batchOf(ps), tr = targetRows(batch);

@@ -12,6 +12,7 @@
  * scores of the training responses, which consumers (PPO) use to normalise scores. The file
  * still loads as a plain GPT (`loadModel` ignores the extra tensors).
  */
+import { yieldToEventLoop } from '../util/event-loop.ts';
 import { join } from 'node:path';
 import { Tensor, noGrad, ops } from '../tensor/index.ts';
 import { hashAt, Rng } from '../tensor/rng.ts';
@@ -146,7 +147,7 @@ export interface RewardTrainResult {
 interface PairSeqs { chosen: Sequence; rejected: Sequence; type: string }
 
 /** Trains the reward model; writes the model directory, metrics.jsonl and rm-metrics.json to outDir. */
-export function trainRewardModel(o: RewardTrainOptions): RewardTrainResult {
+export async function trainRewardModel(o: RewardTrainOptions): Promise<RewardTrainResult> {
   const steps = o.steps ?? 150, bs = o.batchSize ?? 16, lr = o.lr ?? 3e-4, seed = o.seed ?? 1, warmup = o.warmupSteps ?? 10;
   const cm = loadChatModel(o.modelDir);
   const rm = new RewardModel(cm.model, cm.tok, seed);
@@ -175,6 +176,7 @@ export function trainRewardModel(o: RewardTrainOptions): RewardTrainResult {
   let last = NaN;
   cm.model.training = true;
   for (let step = 0; step < steps; step++) {
+    await yieldToEventLoop(); // the buffer pool takes back the last step's storage
     const ps = sampler.next(Math.min(bs, train.length)).map((i) => train[i]!);
     const s = rm.scores(batchOf(ps)); // (2P): chosen then rejected
     const P = ps.length;

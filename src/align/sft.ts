@@ -15,6 +15,7 @@
  * and counted with a clear message (all-image data is an error). The multimodal model trains
  * with src/train/multimodal.ts; `renderConversation` is the seam it can reuse.
  */
+import { yieldToEventLoop } from '../util/event-loop.ts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tensor, noGrad, ops } from '../tensor/index.ts';
@@ -135,7 +136,7 @@ export interface SftResult {
 }
 
 /** Runs (or resumes) chat SFT; writes the fine-tuned model, metrics.jsonl and sft-summary.json to outDir. */
-export function trainSft(o: SftOptions): SftResult {
+export async function trainSft(o: SftOptions): Promise<SftResult> {
   const steps = o.steps ?? 400, batchSize = o.batchSize ?? 8, lr = o.lr ?? 5e-4, warmup = o.warmupSteps ?? 10, seed = o.seed ?? 1;
   const evalEvery = o.evalEvery ?? 50, ckEvery = o.checkpointEvery ?? 50;
   const { model, tok, config } = loadChatModel(o.modelDir);
@@ -213,6 +214,7 @@ export function trainSft(o: SftOptions): SftResult {
   let last = NaN, lastVal: number | null = null, tokens = 0;
   const stopAt = o.stopAfter !== undefined ? Math.min(steps, start + o.stopAfter) : steps;
   for (let step = start; step < stopAt; step++) {
+    await yieldToEventLoop(); // the buffer pool takes back the last step's storage
     const batch = batchAt(step);
     const rate = fineTuneLr(step, lr, steps, warmup);
     const loss = sftLoss(model, batch);

@@ -14,6 +14,7 @@ import { Channel } from './channel.ts';
 import type { ImageInput, InferenceModel, SequenceState, StepItem } from './model.ts';
 import { Sampler, logSumExp, topLogprobs, type SamplingParams, type TokenLogprob } from './sampling.ts';
 import { TextStream } from './text-stream.ts';
+import { yieldToEventLoop } from '../util/event-loop.ts';
 
 /** One generation request, in tokens. */
 export interface GenerateRequest {
@@ -138,8 +139,6 @@ interface Active {
 
 /** Most prompt positions per step when every position's logits are kept (echo / prompt logprobs). */
 const SCORING_CHUNK = 128;
-
-const yieldToEventLoop = () => new Promise<void>((r) => setImmediate(r));
 
 /** Continuous-batching scheduler over one model. */
 export class Engine {

@@ -51,7 +51,7 @@ test('DPO training raises the preference margin on its pairs', async () => {
     JSON.stringify({ prompt: p, chosen: 'Bananas are sweet.', rejected: 'Bread is sweet.' }),
   ]);
   const out = mkdtempSync(join(tmpdir(), 'lumen-dpo-'));
-  const r = trainDpo({ modelDir: dir, outDir: out, pairs: parsePreferences(lines.join('\n'), 'inline'), beta: 0.5, steps: 25, batchSize: 4, lr: 2e-3, warmupSteps: 2, valFraction: 0.25, quiet: true });
+  const r = await trainDpo({ modelDir: dir, outDir: out, pairs: parsePreferences(lines.join('\n'), 'inline'), beta: 0.5, steps: 25, batchSize: 4, lr: 2e-3, warmupSteps: 2, valFraction: 0.25, quiet: true });
   const rows = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { margin: number; loss: number });
   assert.equal(rows.length, 25);
   assert.ok(Math.abs(rows[0]!.margin) < 1e-3, 'the first step starts at the reference (margin 0)');

@@ -39,7 +39,7 @@ test('the reward model learns a simple rule (prefers responses that mention a ba
   }
   const pairs = parsePreferences(lines.join('\n'), 'banana');
   const out = mkdtempSync(join(tmpdir(), 'lumen-rm-'));
-  const r = trainRewardModel({ modelDir: dir, outDir: out, pairs, steps: 60, batchSize: 8, lr: 3e-3, warmupSteps: 3, valFraction: 0.2, quiet: true });
+  const r = await trainRewardModel({ modelDir: dir, outDir: out, pairs, steps: 60, batchSize: 8, lr: 3e-3, warmupSteps: 3, valFraction: 0.2, quiet: true });
   assert.ok(r.heldOutAccuracy >= 0.9, `held-out accuracy ${r.heldOutAccuracy}`);
   const m = JSON.parse(readFileSync(join(out, 'rm-metrics.json'), 'utf8')) as { heldOutAccuracy: number; heldOutPairs: number };
   assert.equal(m.heldOutPairs, 24);

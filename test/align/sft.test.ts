@@ -67,7 +67,7 @@ test('trainSft lowers the assistant loss, skips image conversations, writes a lo
   const out = mkdtempSync(join(tmpdir(), 'lumen-sft-'));
   const withImage = parseConversations(JSON.stringify({ messages: [{ role: 'user', content: [{ type: 'text', text: 'What is this?' }, { type: 'image_url', image_url: { url: 'cat.png' } }] }, { role: 'assistant', content: 'A cat.' }] }), 'img');
   const convs = [...CONVS, ...CONVS, ...CONVS, ...CONVS, ...withImage];
-  const r = trainSft({ modelDir: dir, outDir: out, conversations: convs, steps: 40, batchSize: 2, lr: 3e-3, warmupSteps: 2, valFraction: 0, quiet: true });
+  const r = await trainSft({ modelDir: dir, outDir: out, conversations: convs, steps: 40, batchSize: 2, lr: 3e-3, warmupSteps: 2, valFraction: 0, quiet: true });
   assert.equal(r.skippedImages, 1);
   const rows = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { loss: number });
   assert.equal(rows.length, 40);
@@ -75,7 +75,7 @@ test('trainSft lowers the assistant loss, skips image conversations, writes a lo
   assert.ok(last < first * 0.7, `loss ${first.toFixed(3)} → ${last.toFixed(3)}`);
   assert.ok(existsSync(join(out, 'tokenizer.json')) && existsSync(join(out, 'sft-summary.json')));
   assert.equal(loadModel(out).config.width, 32);
-  assert.throws(() => trainSft({ modelDir: dir, outDir: out, conversations: withImage, steps: 1, quiet: true }), /no usable conversations.*1 with images/);
+  await assert.rejects(() => trainSft({ modelDir: dir, outDir: out, conversations: withImage, steps: 1, quiet: true }), /no usable conversations.*1 with images/);
 });
 
 test('an interrupted SFT run resumes exactly (same weights as an uninterrupted run)', async () => {
@@ -83,10 +83,10 @@ test('an interrupted SFT run resumes exactly (same weights as an uninterrupted r
   const convs = [...CONVS, ...CONVS];
   const opts = { modelDir: dir, conversations: convs, steps: 8, batchSize: 2, lr: 3e-3, warmupSteps: 2, valFraction: 0, checkpointEvery: 0, quiet: true };
   const a = mkdtempSync(join(tmpdir(), 'lumen-sft-a-')), b = mkdtempSync(join(tmpdir(), 'lumen-sft-b-'));
-  trainSft({ ...opts, outDir: a });
-  trainSft({ ...opts, outDir: b, stopAfter: 3 });
+  await trainSft({ ...opts, outDir: a });
+  await trainSft({ ...opts, outDir: b, stopAfter: 3 });
   assert.ok(!existsSync(join(b, 'model.safetensors')), 'an unfinished run leaves only its state');
-  trainSft({ ...opts, outDir: b, resume: true });
+  await trainSft({ ...opts, outDir: b, resume: true });
   const wa = loadModel(a).wte.toArray(), wb = loadModel(b).wte.toArray();
   let diff = 0;
   for (let i = 0; i < wa.length; i++) diff = Math.max(diff, Math.abs(wa[i]! - wb[i]!));

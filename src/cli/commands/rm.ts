@@ -27,7 +27,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!v.model) throw new InputError('--model DIR is required');
   const seed = num('seed', v.seed, 1, { int: true });
   const pairs = preferencesFrom(v.data, v.generate, v.policy, seed);
-  const r = trainRewardModel({
+  const r = await trainRewardModel({
     modelDir: v.model, outDir: v.out!, pairs, seed,
     steps: num('steps', v.steps, 150, { int: true, min: 1 }), batchSize: num('batch', v.batch, 16, { int: true, min: 1 }),
     lr: num('lr', v.lr, 3e-4, { min: 0 }), valFraction: num('val-fraction', v['val-fraction'], 0.1, { min: 0, max: 0.5 }),

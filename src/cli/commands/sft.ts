@@ -29,7 +29,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!v.model) throw new InputError('--model DIR is required');
   const seed = num('seed', v.seed, 1, { int: true });
   const conversations = conversationsFrom(v.data, v.generate, v.policy, seed);
-  const r = trainSft({
+  const r = await trainSft({
     modelDir: v.model, outDir: v.out!, conversations, seed, resume: v.resume,
     steps: num('steps', v.steps, 400, { int: true, min: 1 }), batchSize: num('batch', v.batch, 8, { int: true, min: 1 }),
     lr: num('lr', v.lr, 5e-4, { min: 0 }), warmupSteps: num('warmup', v.warmup, 10, { int: true, min: 0 }),
