@@ -80,7 +80,11 @@ export interface Backend {
   empty(dtype: DType, length: number): Buf;
   /** A buffer holding a copy of (or, on CPU, possibly adopting) host data. */
   fromHost(data: Float32Array | Int32Array | Float64Array): Buf;
-  /** Explicit read back to the host. CPU backends may return the storage itself; treat as read-only. */
+  /**
+   * Explicit read back to the host. CPU backends may return the storage itself: treat it as
+   * read-only, and do not keep it past the buffer's life (the native backend recycles the storage
+   * of collected buffers) — copy what must outlive it, as Tensor.toArray does.
+   */
   toHost(buf: Buf): Float32Array | Int32Array | Float64Array;
   fill(buf: Buf, value: number, offset?: number, length?: number): void;
   /**
