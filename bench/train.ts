@@ -24,6 +24,7 @@ import { measurePeakFlops } from '../src/train/peak.ts';
 import { writeSafetensors } from '../src/io/safetensors.ts';
 import { writeJsonAtomic } from '../src/util/fs.ts';
 import { printTable, writeResults, type BenchRow } from './report.ts';
+import { yieldToEventLoop } from '../src/util/event-loop.ts';
 
 const threads = Number(process.env.LUMEN_THREADS ?? availableParallelism());
 const WARMUP = 2;
@@ -63,6 +64,7 @@ async function runCase(c: Case): Promise<{ rows: BenchRow[]; detail: Record<stri
   model.training = true;
   for (let s = 0; s < c.steps; s++) {
     if (s === WARMUP) t0 = performance.now();
+    await yieldToEventLoop(); // as the training loops do: the buffer pool takes back the last step's storage
     const sl = (a: Int32Array) => Tensor.from(a.slice(s * B * T, (s + 1) * B * T), [B, T]);
     const loss = model.loss(sl(ids), sl(tg));
     losses.push(loss.item());
