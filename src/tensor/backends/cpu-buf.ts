@@ -98,12 +98,6 @@ export class BufferPool {
   /** Storage kept for reuse now, in bytes. */
   get pooledBytes(): number { return this.bytes; }
 
-  /** Drops every kept array (the GC frees them). */
-  clear(): void {
-    this.free.clear();
-    this.bytes = 0;
-  }
-
   /** Takes back the storage of a collected buffer; over the cap, the least recently used sizes go first. */
   private give(data: HostArray): void {
     this.pending = 0;
