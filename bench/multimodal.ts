@@ -14,7 +14,7 @@
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { Tensor, Rng, currentBackend } from '../src/tensor/index.ts';
+import { Tensor, Rng, inStep, currentBackend } from '../src/tensor/index.ts';
 import { MultimodalModel, collate } from '../src/models/multimodal.ts';
 import { AdamW } from '../src/train/optimizer.ts';
 import { resolveMMConfig, taskTokenizer, sampleExample, specialIds } from '../src/train/multimodal.ts';
@@ -39,15 +39,17 @@ const rng = new Rng(9);
 const textIds = Tensor.from(Int32Array.from({ length: B * T }, () => rng.int(tok.vocabSize - 8)), [B, T]);
 const textTargets = Tensor.from(Int32Array.from({ length: B * T }, () => rng.int(tok.vocabSize - 8)), [B, T]);
 
-/** One step, timed; first a turn of the event loop, as training loops take, so the buffer pool gets storage back. */
+/** One step, timed, as training runs it: a turn of the event loop, then the step in a step scope (its storage reused by the next). */
 async function timeStep(fn: () => Tensor): Promise<number> {
   await yieldToEventLoop();
   const t0 = performance.now();
-  const loss = fn();
-  loss.item();
-  loss.backward();
-  opt.update(1e-4);
-  opt.zeroGrad();
+  inStep(opt.backend, () => {
+    const loss = fn();
+    loss.item();
+    loss.backward();
+    opt.update(1e-4);
+    opt.zeroGrad();
+  });
   return performance.now() - t0;
 }
 const withImages = () => model.loss(mm);

@@ -13,7 +13,7 @@ import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir, availableParallelism } from 'node:os';
 import { spawnSync } from 'node:child_process';
-import { Tensor, currentBackend } from '../src/tensor/index.ts';
+import { Tensor, inStep, currentBackend } from '../src/tensor/index.ts';
 import { GPT } from '../src/models/gpt.ts';
 import { MODEL_PRESETS, type GPTConfig } from '../src/models/config.ts';
 import { AdamW } from '../src/train/optimizer.ts';
@@ -66,11 +66,13 @@ async function runCase(c: Case): Promise<{ rows: BenchRow[]; detail: Record<stri
     if (s === WARMUP) t0 = performance.now();
     await yieldToEventLoop(); // as the training loops do: the buffer pool takes back the last step's storage
     const sl = (a: Int32Array) => Tensor.from(a.slice(s * B * T, (s + 1) * B * T), [B, T]);
-    const loss = model.loss(sl(ids), sl(tg));
-    losses.push(loss.item());
-    loss.backward();
-    opt.update(OPT.lr);
-    opt.zeroGrad();
+    inStep(opt.backend, () => { // as the training loops run a step: its storage is reused by the next
+      const loss = model.loss(sl(ids), sl(tg));
+      losses.push(loss.item());
+      loss.backward();
+      opt.update(OPT.lr);
+      opt.zeroGrad();
+    });
   }
   const lumenTps = ((c.steps - WARMUP) * B * T) / ((performance.now() - t0) / 1000);
   model.training = false;

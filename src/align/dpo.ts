@@ -12,7 +12,7 @@
  */
 import { yieldToEventLoop } from '../util/event-loop.ts';
 import { join } from 'node:path';
-import { Tensor, noGrad, ops } from '../tensor/index.ts';
+import { Tensor, noGrad, inStep, ops } from '../tensor/index.ts';
 import { hashAt, Rng } from '../tensor/rng.ts';
 import type { GPT } from '../models/gpt.ts';
 import { saveModel } from '../train/checkpoint.ts';
@@ -115,29 +115,32 @@ export async function trainDpo(o: DpoOptions): Promise<DpoResult> {
     const ps = sampler.next(Math.min(bs, train.length)).map((i) => train[i]!);
     const P = ps.length;
     const batch = batchOf(ps), tr = targetRows(batch);
-    const tok = tokenLogprobs(model, batch, tr).logp; // (n)
-    const lp = sumPerSequence(tok, tr.seqOf, batch.B); // (2P)
-    const [rc, rr] = refOf(ps);
-    const d = dpoLoss(ops.narrow(lp, 0, 0, P), ops.narrow(lp, 0, P, P), rc, rr, beta);
-    const { margins } = d;
-    let loss = d.loss;
-    if (sftCoef > 0) {
-      let chosenTokens = 0;
-      for (const q of tr.seqOf) if (q < P) chosenTokens++;
-      const nll = ops.scalar('mul', ops.sum(ops.narrow(lp, 0, 0, P)), -sftCoef / Math.max(1, chosenTokens));
-      loss = ops.add(loss, nll);
-    }
-    opt.zeroGrad();
-    loss.backward();
     const rate = fineTuneLr(step, lr, steps, warmup);
-    const gn = opt.update(rate);
-    const lpv = lp.toArray();
+    // Every buffer of the step is reused by the next one as soon as the gradients are cleared.
+    const [lpv, margins, gn] = inStep(opt.backend, () => {
+      const tok = tokenLogprobs(model, batch, tr).logp; // (n)
+      const lp = sumPerSequence(tok, tr.seqOf, batch.B); // (2P)
+      const [rc, rr] = refOf(ps);
+      const d = dpoLoss(ops.narrow(lp, 0, 0, P), ops.narrow(lp, 0, P, P), rc, rr, beta);
+      let loss = d.loss;
+      if (sftCoef > 0) {
+        let chosenTokens = 0;
+        for (const q of tr.seqOf) if (q < P) chosenTokens++;
+        const nll = ops.scalar('mul', ops.sum(ops.narrow(lp, 0, 0, P)), -sftCoef / Math.max(1, chosenTokens));
+        loss = ops.add(loss, nll);
+      }
+      opt.zeroGrad();
+      loss.backward();
+      const norm = opt.update(rate);
+      last = loss.item();
+      opt.zeroGrad();
+      return [lp.toArray(), d.margins, norm] as const;
+    });
     let acc = 0, rwC = 0, rwR = 0;
     for (let i = 0; i < P; i++) {
       acc += margins[i]! > 0 ? 1 : 0;
       rwC += beta * (lpv[i]! - ps[i]!.refChosen); rwR += beta * (lpv[P + i]! - ps[i]!.refRejected);
     }
-    last = loss.item();
     appendMetrics(metricsPath, { step: step + 1, loss: last, accuracy: acc / P, reward_chosen: rwC / P, reward_rejected: rwR / P, margin: (rwC - rwR) / P, lr: rate, grad_norm: gn });
     bar.update(step + 1, { loss: last.toFixed(3), acc: (acc / P).toFixed(2) });
   }

@@ -33,7 +33,7 @@
  * reference-losses.ts) plus a constant where the clipped branch is flat.
  */
 import { join } from 'node:path';
-import { Tensor, noGrad, ops } from '../tensor/index.ts';
+import { Tensor, noGrad, inStep, ops } from '../tensor/index.ts';
 import { hashAt, Rng } from '../tensor/rng.ts';
 import type { GPT } from '../models/gpt.ts';
 import { Linear, type Param } from '../nn/layers.ts';
@@ -385,14 +385,18 @@ export async function trainPpo(o: PpoOptions): Promise<PpoResult> {
           for (let t = 0; t < rollouts[i]!.ids.length; t++, w++) { oLp[w] = oldLogp[a + t]!; oV[w] = oldValues[a + t]!; A[w] = white[i]![t]!; R[w] = rets[i]![t]!; }
         }
         if (w !== n) throw new InputError(`rlhf: internal mismatch of response tokens (${w} vs ${n})`);
-        const f = policy.forward(batch, tr, temperature);
-        const pl = ppoPolicyLoss(f.logp, oLp, A, clip);
-        const vl = ppoValueLoss(f.values, oV, R, vclip);
-        const loss = ops.add(pl.loss, ops.scalar('mul', vl, vfCoef));
-        opt.zeroGrad();
-        loss.backward();
-        opt.update(lr * Math.min(1, (step + 1) / 3));
-        clipSum += pl.clipFrac; vlSum += vl.item(); plSum += pl.loss.item(); akSum += pl.approxKl; updates++;
+        // Every buffer of the update is reused by the next one as soon as the gradients are cleared.
+        inStep(opt.backend, () => {
+          const f = policy.forward(batch, tr, temperature);
+          const pl = ppoPolicyLoss(f.logp, oLp, A, clip);
+          const vl = ppoValueLoss(f.values, oV, R, vclip);
+          const loss = ops.add(pl.loss, ops.scalar('mul', vl, vfCoef));
+          opt.zeroGrad();
+          loss.backward();
+          opt.update(lr * Math.min(1, (step + 1) / 3));
+          opt.zeroGrad();
+          clipSum += pl.clipFrac; vlSum += vl.item(); plSum += pl.loss.item(); akSum += pl.approxKl; updates++;
+        });
       }
     }
     cm.model.training = false;

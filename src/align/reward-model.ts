@@ -14,7 +14,7 @@
  */
 import { yieldToEventLoop } from '../util/event-loop.ts';
 import { join } from 'node:path';
-import { Tensor, noGrad, ops } from '../tensor/index.ts';
+import { Tensor, noGrad, inStep, ops } from '../tensor/index.ts';
 import { hashAt, Rng } from '../tensor/rng.ts';
 import type { GPT } from '../models/gpt.ts';
 import { Linear, type Param } from '../nn/layers.ts';
@@ -178,17 +178,21 @@ export async function trainRewardModel(o: RewardTrainOptions): Promise<RewardTra
   for (let step = 0; step < steps; step++) {
     await yieldToEventLoop(); // the buffer pool takes back the last step's storage
     const ps = sampler.next(Math.min(bs, train.length)).map((i) => train[i]!);
-    const s = rm.scores(batchOf(ps)); // (2P): chosen then rejected
     const P = ps.length;
-    const loss = bradleyTerryLoss(ops.narrow(s, 0, 0, P), ops.narrow(s, 0, P, P));
-    opt.zeroGrad();
-    loss.backward();
     const rate = fineTuneLr(step, lr, steps, warmup);
-    const gn = opt.update(rate);
-    const sv = s.toArray();
+    // Every buffer of the step is reused by the next one as soon as the gradients are cleared.
+    const [sv, gn] = inStep(opt.backend, () => {
+      const s = rm.scores(batchOf(ps)); // (2P): chosen then rejected
+      const loss = bradleyTerryLoss(ops.narrow(s, 0, 0, P), ops.narrow(s, 0, P, P));
+      opt.zeroGrad();
+      loss.backward();
+      const norm = opt.update(rate);
+      last = loss.item();
+      opt.zeroGrad();
+      return [s.toArray(), norm] as const;
+    });
     let acc = 0;
     for (let i = 0; i < P; i++) acc += sv[i]! > sv[P + i]! ? 1 : 0;
-    last = loss.item();
     appendMetrics(metricsPath, { step: step + 1, loss: last, accuracy: acc / P, lr: rate, grad_norm: gn });
     bar.update(step + 1, { loss: last.toFixed(3), acc: (acc / P).toFixed(2) });
   }

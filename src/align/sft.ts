@@ -18,7 +18,7 @@
 import { yieldToEventLoop } from '../util/event-loop.ts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Tensor, noGrad, ops } from '../tensor/index.ts';
+import { Tensor, noGrad, inStep, ops } from '../tensor/index.ts';
 import { hashAt, Rng } from '../tensor/rng.ts';
 import type { GPT } from '../models/gpt.ts';
 import { saveModel, saveState, loadState } from '../train/checkpoint.ts';
@@ -217,11 +217,17 @@ export async function trainSft(o: SftOptions): Promise<SftResult> {
     await yieldToEventLoop(); // the buffer pool takes back the last step's storage
     const batch = batchAt(step);
     const rate = fineTuneLr(step, lr, steps, warmup);
-    const loss = sftLoss(model, batch);
-    opt.zeroGrad();
-    loss.backward();
-    const gn = opt.update(rate);
-    last = loss.item(); tokens += batch.learned;
+    // Every buffer of the step is reused by the next one as soon as the gradients are cleared.
+    const gn = inStep(opt.backend, () => {
+      const loss = sftLoss(model, batch);
+      opt.zeroGrad();
+      loss.backward();
+      const norm = opt.update(rate);
+      last = loss.item();
+      opt.zeroGrad();
+      return norm;
+    });
+    tokens += batch.learned;
     const row: Record<string, unknown> = { step: step + 1, loss: last, lr: rate, grad_norm: gn, learned_tokens: batch.learned };
     if ((evalEvery > 0 && (step + 1) % evalEvery === 0) || step + 1 === steps) { lastVal = valLoss(); if (lastVal !== null) row['val_loss'] = lastVal; }
     appendMetrics(metricsPath, row);

@@ -96,6 +96,15 @@ export interface Backend {
               shape: readonly number[], accumulate: boolean): void;
   /** Converts between dtypes (e.g. int32 ids to float32), elementwise. */
   cast(src: Buf, dst: Buf, n: number): void;
+  /**
+   * Optional step scope (the native backend's BufferPool): the storage of every buffer allocated
+   * between beginStep and endStep is reused as soon as the step ends, except that of `keep`; those
+   * buffers throw on any later use. beginStep returns false (and opens nothing) when a scope is
+   * already open. abortStep closes the scope releasing nothing. Without them storage is left to the GC.
+   */
+  beginStep?(): boolean;
+  endStep?(keep?: Iterable<Buf>): void;
+  abortStep?(): void;
 
   // ---------------------------------------------------------------- elementwise
   /** out[i] = f(x[i]) for i < n. */

@@ -24,7 +24,7 @@ export function registerNativeLoader(loader: () => Backend | null): void {
 export function currentBackend(): Backend {
   if (current) return current;
   current = chooseBackend();
-  if (process.env.LUMEN_PROFILE === '1') current = profiled(current);
+  if (process.env.LUMEN_PROFILE === '1' || process.env.LUMEN_PROFILE === 'shapes') current = profiled(current);
   return current;
 }
 

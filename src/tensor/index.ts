@@ -7,7 +7,7 @@
  *                      Backend (src/tensor/backend.ts) ──▶ reference (TypeScript) | native (C, SIMD, threads)
  */
 import './backends/native.ts'; // registers the native backend with device.ts (loaded lazily)
-export { Tensor, noGrad, isGradEnabled, numel } from './tensor.ts';
+export { Tensor, noGrad, inStep, isGradEnabled, numel } from './tensor.ts';
 export * as ops from './ops.ts';
 export { currentBackend, setBackend, withBackend, referenceBackend } from './device.ts';
 export type { Backend, Buf, DType } from './backend.ts';

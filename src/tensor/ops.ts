@@ -386,12 +386,12 @@ export function layerNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null,
   const [rows, cols] = rowsCols(x);
   checkVec(op, weight, cols, 'weight'); checkVec(op, bias, cols, 'bias');
   const be = x.backend;
-  const y = out(x, x.shape);
-  const meanB = be.alloc(x.dtype, rows), rstd = be.alloc(x.dtype, rows);
+  const y = outFull(x, x.shape);
+  const meanB = be.empty(x.dtype, rows), rstd = be.empty(x.dtype, rows);
   be.layerNorm(x.buf, weight?.buf ?? null, bias?.buf ?? null, y.buf, meanB, rstd, rows, cols, eps);
   const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
   return record(y, op, inputs, (g) => {
-    const gx = out(x, x.shape);
+    const gx = outFull(x, x.shape);
     const gw = weight && needs(weight) ? out(weight, weight.shape) : null;
     const gb = bias && needs(bias) ? out(bias, bias.shape) : null;
     be.layerNormBackward(x.buf, weight?.buf ?? null, meanB, rstd, g.buf, gx.buf, gw?.buf ?? null, gb?.buf ?? null, rows, cols);
@@ -406,11 +406,11 @@ export function rmsNorm(x: Tensor, weight: Tensor | null, eps = 1e-5): Tensor {
   const [rows, cols] = rowsCols(x);
   checkVec(op, weight, cols, 'weight');
   const be = x.backend;
-  const y = out(x, x.shape);
-  const rstd = be.alloc(x.dtype, rows);
+  const y = outFull(x, x.shape);
+  const rstd = be.empty(x.dtype, rows);
   be.rmsNorm(x.buf, weight?.buf ?? null, y.buf, rstd, rows, cols, eps);
   return record(y, op, weight ? [x, weight] : [x], (g) => {
-    const gx = out(x, x.shape);
+    const gx = outFull(x, x.shape);
     const gw = weight && needs(weight) ? out(weight, weight.shape) : null;
     be.rmsNormBackward(x.buf, weight?.buf ?? null, rstd, g.buf, gx.buf, gw?.buf ?? null, rows, cols);
     return weight ? [gx, gw] : [gx];
@@ -426,7 +426,7 @@ export function embedding(table: Tensor, ids: Tensor): Tensor {
   if (table.ndim !== 2) throw new OpError(op, `table must be 2-d (V, dim), got ${shp(table.shape)}`);
   const [V, dim] = table.shape as [number, number];
   checkIds(op, ids, V);
-  const y = out(table, [...ids.shape, dim]);
+  const y = outFull(table, [...ids.shape, dim]);
   table.backend.embedding(table.buf, ids.buf, y.buf, ids.size, dim);
   return record(y, op, [table], (g) => {
     const gt = out(table, table.shape);
@@ -531,12 +531,12 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
     maskBatchStride = mask.shape[0] === 1 ? 0 : mask.shape[1]! * Tq * Tk;
   }
   const scale = opts.scale ?? 1 / Math.sqrt(D);
-  const y = out(q, q.shape);
-  const lse = be.alloc(q.dtype, B * Hq * Tq);
+  const y = outFull(q, q.shape);
+  const lse = be.empty(q.dtype, B * Hq * Tq);
   const args = { q: q.buf, k: k.buf, v: v.buf, out: y.buf, lse, B, Tq, Tk, Hq, Hkv, D, kvBatchStride: Tk * Hkv * D, scale, causal, mask: mask?.buf ?? null, maskBatchStride, maskHeadStride };
   be.attention(args);
   return record(y, op, [q, k, v], (g) => {
-    const dq = out(q, q.shape), dk = out(k, k.shape), dv = out(v, v.shape);
+    const dq = outFull(q, q.shape), dk = outFull(k, k.shape), dv = outFull(v, v.shape);
     be.attentionBackward({ ...args, dout: g.buf, dq: dq.buf, dk: dk.buf, dv: dv.buf });
     return [dq, dk, dv];
   });
@@ -597,10 +597,10 @@ export function permute(x: Tensor, dims: readonly number[]): Tensor {
   }
   const shape = dims.map((d) => x.shape[d]!);
   const xs = stridesOf(x.shape);
-  const y = out(x, shape);
+  const y = outFull(x, shape);
   x.backend.stridedCopy(x.buf, 0, dims.map((d) => xs[d]!), y.buf, 0, stridesOf(shape), shape, false);
   return record(y, op, [x], (g) => {
-    const gx = out(x, x.shape);
+    const gx = outFull(x, x.shape);
     // Walk g's index space and scatter into x's layout.
     x.backend.stridedCopy(g.buf, 0, stridesOf(shape), gx.buf, 0, dims.map((d) => xs[d]!), shape, false);
     return [gx];
@@ -657,7 +657,7 @@ export function concat(xs: Tensor[], axis: number): Tensor {
   }
   const shape = first.shape.map((d, i) => (i === a ? xs.reduce((s, t) => s + t.shape[a]!, 0) : d));
   const ys = stridesOf(shape);
-  const y = out(first, shape);
+  const y = outFull(first, shape); // the pieces tile the whole output
   let pos = 0;
   const offsets: number[] = [];
   for (const t of xs) {
@@ -666,7 +666,7 @@ export function concat(xs: Tensor[], axis: number): Tensor {
     pos += t.shape[a]!;
   }
   return record(y, op, xs, (g) => xs.map((t, i) => {
-    const gt = out(t, t.shape);
+    const gt = outFull(t, t.shape);
     be.stridedCopy(g.buf, offsets[i]!, ys, gt.buf, 0, stridesOf(t.shape), t.shape, false);
     return gt;
   }));

@@ -32,6 +32,23 @@ export function noGrad<T>(fn: () => T): T {
 
 export function isGradEnabled(): boolean { return gradEnabled; }
 
+/**
+ * Runs one training step (forward, backward, optimizer update, gradients cleared) in a step scope
+ * of `backend`: every buffer allocated inside is reused as soon as fn returns, except those of the
+ * tensors `keep` names (read after fn). Tensors made inside must not outlive the step unless kept:
+ * any later use of one throws. Return plain values (numbers) from fn. If fn throws, nothing is
+ * released. Nested calls, and backends without scopes, just run fn.
+ */
+export function inStep<T>(backend: Backend, fn: () => T, keep?: () => Iterable<Tensor>): T {
+  if (!backend.beginStep?.()) return fn();
+  let r: T;
+  try { r = fn(); } catch (e) { backend.abortStep!(); throw e; }
+  const kept: Buf[] = [];
+  if (keep) for (const t of keep()) kept.push(t.buf);
+  backend.endStep!(kept);
+  return r;
+}
+
 export function numel(shape: readonly number[]): number {
   let n = 1;
   for (const d of shape) n *= d;
@@ -166,8 +183,8 @@ function needsGrad(t: Tensor): boolean {
 }
 
 function copyOf(t: Tensor): Tensor {
-  const out = Tensor.zeros(t.shape, t.dtype, t.backend);
-  t.backend.axpy(1, t.buf, out.buf, t.size);
+  const out = new Tensor(t.backend.empty(t.dtype, t.size), t.shape, t.backend);
+  t.backend.cast(t.buf, out.buf, t.size);
   return out;
 }
 

@@ -73,7 +73,7 @@ import { existsSync, readFileSync, writeFileSync, appendFileSync, readdirSync, r
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { Tensor, noGrad, currentBackend } from '../tensor/index.ts';
+import { Tensor, noGrad, inStep, currentBackend } from '../tensor/index.ts';
 import * as ops from '../tensor/ops.ts';
 import { MODEL_PRESETS, parseGPTConfig, paramCount, type GPTConfig } from '../models/config.ts';
 import { parseVisionConfig, visionParamCount, type VisionConfig } from '../models/vit.ts';
@@ -471,11 +471,15 @@ export async function trainMultimodal(o: MMTrainOptions): Promise<{ model: Multi
       objectValue = l.item();
       return ops.scalar('mul', l, cfg.objectLoss);
     } : undefined;
-    const loss = model.loss(batch, { dropoutSeed: step + cfg.seed, weighting: cfg.lossWeighting, logitBias: prior ? priorBias(prior, batch, batchSamples, follow) : undefined, imageLoss });
-    const lossValue = loss.item() - (objectValue ?? 0) * cfg.objectLoss;
-    loss.backward();
-    const gradNorm = opt.update(lr);
-    opt.zeroGrad();
+    // Every buffer of the step is reused by the next one as soon as the gradients are cleared.
+    const [lossValue, gradNorm] = inStep(opt.backend, () => {
+      const loss = model.loss(batch, { dropoutSeed: step + cfg.seed, weighting: cfg.lossWeighting, logitBias: prior ? priorBias(prior, batch, batchSamples, follow) : undefined, imageLoss });
+      const value = loss.item() - (objectValue ?? 0) * cfg.objectLoss;
+      loss.backward();
+      const norm = opt.update(lr);
+      opt.zeroGrad();
+      return [value, norm] as const;
+    });
     step++; ran++; samples += B; positions += B * batch.T;
     windowSamples += B; windowPositions += B * batch.T;
     const doEval = cfg.evalEvery > 0 && (step % cfg.evalEvery === 0 || step === total);

@@ -3,7 +3,7 @@
  * (muP), global gradient-norm clipping, and a warmup + cosine schedule. Its state (moments,
  * step) is saved with checkpoints for exact resume.
  */
-import { Tensor, noGrad } from '../tensor/index.ts';
+import { Tensor, noGrad, currentBackend, type Backend } from '../tensor/index.ts';
 import type { Param } from '../nn/layers.ts';
 
 export interface AdamWOptions {
@@ -25,6 +25,9 @@ export class AdamW {
     this.m = params.map((p) => Tensor.zeros(p.tensor.shape, 'float32', p.tensor.backend));
     this.v = params.map((p) => Tensor.zeros(p.tensor.shape, 'float32', p.tensor.backend));
   }
+
+  /** The backend of the parameters (where a training step's buffers live). */
+  get backend(): Backend { return this.params[0]?.tensor.backend ?? currentBackend(); }
 
   /** Global L2 norm of all gradients (missing gradients count as zero). */
   gradNorm(): number {

@@ -11,7 +11,7 @@ import { yieldToEventLoop } from '../util/event-loop.ts';
 import { existsSync, readFileSync, writeFileSync, appendFileSync, openSync, fsyncSync, closeSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { Tensor, noGrad, currentBackend } from '../tensor/index.ts';
+import { Tensor, noGrad, inStep, currentBackend } from '../tensor/index.ts';
 import { GPT } from '../models/gpt.ts';
 import { MODEL_PRESETS, parseGPTConfig, type GPTConfig } from '../models/config.ts';
 import { TokenWindows } from '../data/shards.ts';
@@ -201,15 +201,19 @@ export async function train(o: TrainOptions): Promise<{ model: GPT; last: Metric
   while (step < cfg.steps) {
     await yieldToEventLoop(); // the buffer pool takes back the last step's storage
     const lr = learningRate(step, sched);
-    let stepLoss = 0;
-    for (let micro = 0; micro < cfg.gradAccum; micro++) {
-      const batch = data.next(B);
-      const loss = model.loss(Tensor.from(batch.ids, [B, T]), Tensor.from(batch.targets, [B, T]), { dropoutSeed: step * 1000 + micro + cfg.seed });
-      stepLoss += loss.item() / cfg.gradAccum;
-      loss.backward();
-    }
-    const gradNorm = opt.update(lr, 1 / cfg.gradAccum);
-    opt.zeroGrad();
+    // Every buffer of the step is reused by the next one as soon as the gradients are cleared.
+    const [stepLoss, gradNorm] = inStep(opt.backend, () => {
+      let sum = 0;
+      for (let micro = 0; micro < cfg.gradAccum; micro++) {
+        const batch = data.next(B);
+        const loss = model.loss(Tensor.from(batch.ids, [B, T]), Tensor.from(batch.targets, [B, T]), { dropoutSeed: step * 1000 + micro + cfg.seed });
+        sum += loss.item() / cfg.gradAccum;
+        loss.backward();
+      }
+      const norm = opt.update(lr, 1 / cfg.gradAccum);
+      opt.zeroGrad();
+      return [sum, norm] as const;
+    });
     step++; tokens += B * T * cfg.gradAccum; windowTokens += B * T * cfg.gradAccum;
     ranThisProcess.n++;
 

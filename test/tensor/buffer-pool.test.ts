@@ -8,7 +8,7 @@ import { runInNewContext } from 'node:vm';
 import { BufferPool, type CpuBuf } from '../../src/tensor/backends/cpu-buf.ts';
 import { loadNativeBackend, nativeLoadError, type NativeBackend } from '../../src/tensor/backends/native.ts';
 import { ReferenceBackend } from '../../src/tensor/backends/reference.ts';
-import { Tensor } from '../../src/tensor/tensor.ts';
+import { Tensor, inStep } from '../../src/tensor/tensor.ts';
 import * as ops from '../../src/tensor/ops.ts';
 import { yieldToEventLoop } from '../../src/util/event-loop.ts';
 
@@ -114,4 +114,98 @@ test('ops writing into recycled (unzeroed) storage match the reference backend',
     }
   }
   assert.ok(be.pool.reused > 0, 'the ops took recycled storage');
+});
+
+test('a step scope gives its storage back at once; released buffers throw; keep, abort and nesting', () => {
+  const pool = new BufferPool();
+  pool.beginStep();
+  const a = pool.alloc('float32', 1000), b = pool.alloc('float32', 500), kept = pool.alloc('int32', 300);
+  (a.data as Float32Array).fill(5);
+  pool.endStep([kept]);
+  assert.equal(pool.released, 2);
+  assert.throws(() => a.data, /used after the training step/);
+  assert.throws(() => b.length, /used after the training step/);
+  assert.equal(kept.length, 300, 'a kept buffer stays usable');
+  assert.equal(pool.pooledBytes, 4 * 1500);
+  const again = pool.alloc('float32', 1000);
+  assert.equal(pool.reused, 1);
+  assert.deepEqual([...(again.data as Float32Array).slice(0, 3)], [0, 0, 0], 'alloc zero-fills reused storage');
+  assert.throws(() => pool.endStep(), /no step scope/);
+  pool.beginStep();
+  assert.throws(() => pool.beginStep(), /already open/);
+  const c = pool.alloc('float32', 700);
+  pool.abortStep();
+  assert.equal(c.length, 700, 'an aborted scope releases nothing');
+  assert.equal(pool.released, 2);
+  // a step larger than the cap keeps all its storage for the next step; a pool that is off keeps none
+  const small = new BufferPool(4000), off = new BufferPool(0);
+  for (const p of [small, off]) {
+    for (let i = 0; i < 2; i++) {
+      p.beginStep();
+      for (let j = 0; j < 5; j++) p.alloc('float32', 1000 + j);
+      p.endStep();
+    }
+  }
+  assert.equal(small.reused, 5, 'the second step reused all five buffers of the first');
+  assert.ok(small.pooledBytes > 4000);
+  assert.equal(off.reused, 0);
+  assert.equal(off.pooledBytes, 0);
+});
+
+test('training steps in step scopes reuse poisoned storage and match the reference backend; escapes throw', { skip }, () => {
+  const be = nat!, ref = new ReferenceBackend();
+  const [B, T, H, D, V] = [2, 5, 2, 4, 11];
+  const W = H * D;
+  const vals = (len: number, s: number) => Float32Array.from({ length: len }, (_, i) => Math.sin(i * s + 1));
+  const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 7) % V);
+  const make = (backend: typeof ref | NativeBackend) => {
+    const p = (len: number, s: number, shape: number[]) => { const t = Tensor.from(vals(len, s), shape, backend); t.requiresGrad = true; return t; };
+    return { table: p(V * W, 0.3, [V, W]), lnw: p(W, 0.5, [W]), lnb: p(W, 0.9, [W]), wqkv: p(W * 3 * W, 0.07, [W, 3 * W]), wo: p(2 * W * V, 0.05, [2 * W, V]), rmsw: p(2 * W, 0.4, [2 * W]) };
+  };
+  // embedding, layerNorm, matmul, attention (causal), permute, concat, rmsNorm, cross-entropy and their backward
+  const step = (backend: typeof ref | NativeBackend, w: ReturnType<typeof make>) => {
+    const x = ops.layerNorm(ops.embedding(w.table, Tensor.from(ids, [B, T], backend)), w.lnw, w.lnb);
+    const [q, k, v] = ops.split(ops.matmul(x, w.wqkv), [W, W, W], 2).map((t) => ops.reshape(t, [B, T, H, D]));
+    const att = ops.reshape(ops.attention(q!, k!, v!, { causal: true }), [B, T, W]);
+    const swapped = ops.permute(ops.permute(x, [1, 0, 2]), [1, 0, 2]);
+    const h = ops.rmsNorm(ops.concat([att, swapped], 2), w.rmsw);
+    const logits = ops.reshape(ops.matmul(h, w.wo), [B * T, V]);
+    const loss = ops.crossEntropy(logits, Tensor.from(Int32Array.from({ length: B * T }, (_, i) => (i * 3) % V), [B * T], backend));
+    loss.backward();
+    return { loss, h };
+  };
+  const wr = make(ref);
+  step(ref, wr);
+  const want = Object.values(wr).map((t) => t.grad!.toArray());
+  be.pool.poison = true;
+  try {
+    const wn = make(be);
+    let escaped: Tensor | null = null;
+    for (let i = 0; i < 3; i++) {
+      for (const t of Object.values(wn)) t.grad = null;
+      const reusedBefore = be.pool.reused;
+      const grads = inStep(be, () => {
+        const { h } = step(be, wn);
+        escaped = h;
+        return Object.values(wn).map((t) => t.grad!.toArray());
+      }, () => Object.values(wn).map((t) => t.grad!));
+      if (i > 0) assert.ok(be.pool.reused - reusedBefore >= 10, `step ${i} reused the released storage`);
+      for (let g = 0; g < grads.length; g++) {
+        for (let j = 0; j < grads[g]!.length; j++) {
+          assert.ok(Number.isFinite(grads[g]![j]!), `step ${i} grad ${g}[${j}] is ${grads[g]![j]} (poisoned storage read)`);
+          assert.ok(Math.abs(grads[g]![j]! - want[g]![j]!) <= 1e-4 * (1 + Math.abs(want[g]![j]!)), `step ${i} grad ${g}[${j}]: ${grads[g]![j]} vs ${want[g]![j]}`);
+        }
+      }
+      assert.equal(wn.table.grad!.size, V * W, 'kept gradients stay usable');
+    }
+    assert.throws(() => escaped!.toArray(), /used after the training step/);
+    // a step that throws releases nothing; a nested scope just runs
+    let inner: Tensor | null = null;
+    assert.throws(() => inStep(be, () => { inner = ops.scalar('mul', wn.lnw, 2); throw new Error('boom'); }), /boom/);
+    assert.equal(inner!.toArray().length, W);
+    const nested = inStep(be, () => { const t = inStep(be, () => ops.scalar('mul', wn.lnw, 3)); return t.toArray()[0]; });
+    assert.ok(Math.abs(nested! - 3 * wn.lnw.toArray()[0]!) < 1e-6);
+  } finally {
+    be.pool.poison = false;
+  }
 });

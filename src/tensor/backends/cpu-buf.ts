@@ -3,15 +3,29 @@
  * Both CPU backends share it, so a tensor made on one can be read by the other without a copy.
  */
 import type { Buf, DType } from '../backend.ts';
+import { OpError } from '../../util/errors.ts';
 
 export type HostArray = Float32Array | Int32Array | Float64Array;
 
 export class CpuBuf implements Buf {
   readonly dtype: DType;
-  constructor(readonly data: HostArray) {
+  private store: HostArray | null;
+  constructor(data: HostArray) {
+    this.store = data;
     this.dtype = data instanceof Float32Array ? 'float32' : data instanceof Int32Array ? 'int32' : 'float64';
   }
+  /** The storage; throws once a step scope has released the buffer (its storage is someone else's now). */
+  get data(): HostArray {
+    if (this.store === null) throw new OpError('buffer', 'used after the training step that allocated it ended (a tensor made inside a step scope outlived it; pass it in keep)');
+    return this.store;
+  }
   get length(): number { return this.data.length; }
+  /** Hands the storage over (to the pool) and leaves this buffer unusable. */
+  take(): HostArray {
+    const s = this.data;
+    this.store = null;
+    return s;
+  }
 }
 
 export function allocHost(dtype: DType, length: number): HostArray {
@@ -47,10 +61,21 @@ export function host(b: Buf): HostArray {
  *   `pendingBytes` of registrations with no callback in between, alloc stops registering (plain
  *   arrays, freed by the GC as before) until callbacks come. Loops that want the reuse yield to
  *   the event loop once per step (`await yieldToEventLoop()`, src/util/event-loop.ts).
+ *
+ * Step scopes make the reuse deterministic. Between `beginStep()` and `endStep(keep)` every
+ * buffer alloc hands out is recorded instead of registered; `endStep` takes the storage of all of
+ * them but `keep` back at once (a training step's activations and gradients are garbage once the
+ * optimizer has run and the gradients are cleared). The next step then finds every size it needs
+ * in the pool: no fresh ArrayBuffer, no external-memory growth for V8 to collect, no page faults
+ * on first touch. A released CpuBuf throws on any use, so a tensor that outlives its step by
+ * mistake fails loudly instead of reading storage that another tensor now owns. If the step
+ * throws, `abortStep()` registers the recorded buffers with the registry as usual.
  */
 export class BufferPool {
   private readonly free = new Map<string, HostArray[]>();
-  private readonly registry = new FinalizationRegistry<HostArray>((data) => this.give(data));
+  private readonly registry = new FinalizationRegistry<HostArray>((data) => { this.pending = 0; this.give(data); });
+  /** Buffers allocated in the open step scope, or null when none is open. */
+  private scope: CpuBuf[] | null = null;
   private bytes = 0;
   /** Bytes registered since the registry last called back. */
   private pending = 0;
@@ -58,9 +83,17 @@ export class BufferPool {
   reused = 0;
   created = 0;
   unpooled = 0;
+  /** Buffers given back by step scopes. */
+  released = 0;
+  /**
+   * Debugging: fill storage with NaN (int32: -2^31) as it comes back, so an op that reads an
+   * unzeroed output before writing it shows up as NaN. LUMEN_POOL_POISON=1 sets it on the native backend.
+   */
+  poison = false;
 
   /**
-   * @param capBytes storage kept for reuse at most; what comes back beyond it is left to the GC
+   * @param capBytes storage kept for reuse at most (a step scope keeps at least its own bytes); what
+   *   comes back beyond it is left to the GC; 0 turns the pool off
    * @param pendingBytes registrations allowed between two registry callbacks
    * @param minLength shorter arrays are not pooled (allocating them is cheap)
    */
@@ -83,33 +116,77 @@ export class BufferPool {
       this.reused++;
     } else {
       data = allocHost(dtype, length);
-      if (this.pending + data.byteLength > this.pendingBytes) {
+      if (!this.scope && this.pending + data.byteLength > this.pendingBytes) {
         this.unpooled++;
         return new CpuBuf(data);
       }
       this.created++;
     }
     const b = new CpuBuf(data);
-    this.registry.register(b, data);
-    this.pending += data.byteLength;
+    if (this.scope) this.scope.push(b);
+    else this.track(b);
     return b;
   }
+
+  private track(b: CpuBuf): void {
+    const data = b.data;
+    this.registry.register(b, data);
+    this.pending += data.byteLength;
+  }
+
+  /** Opens a step scope (see the class comment); one at a time. */
+  beginStep(): void {
+    if (this.scope) throw new OpError('beginStep', 'a step scope is already open');
+    this.scope = [];
+  }
+
+  /**
+   * Closes the step scope: the storage of every buffer allocated in it, except those in `keep`, goes
+   * back to the pool and those buffers become unusable. Kept ones are registered as usual.
+   */
+  endStep(keep: Iterable<Buf> = []): void {
+    const bufs = this.scope;
+    if (!bufs) throw new OpError('endStep', 'no step scope is open');
+    this.scope = null;
+    const kept = new Set(keep);
+    // The step's storage was all alive at its end anyway, so keeping it for the next step adds
+    // nothing to the peak: the cap here is at least the step's own bytes (a pool that is off,
+    // capBytes 0, keeps nothing).
+    let stepBytes = 0;
+    for (const b of bufs) if (!kept.has(b)) stepBytes += b.data.byteLength;
+    const cap = this.capBytes > 0 ? Math.max(this.capBytes, stepBytes) : 0;
+    for (const b of bufs) {
+      if (kept.has(b)) { this.track(b); continue; }
+      this.give(b.take(), cap);
+      this.released++;
+    }
+  }
+
+  /** Closes the step scope without releasing anything: its buffers are left to the GC as usual. */
+  abortStep(): void {
+    const bufs = this.scope;
+    this.scope = null;
+    if (bufs) for (const b of bufs) this.track(b);
+  }
+
+  /** Whether a step scope is open. */
+  get inStep(): boolean { return this.scope !== null; }
 
   /** Storage kept for reuse now, in bytes. */
   get pooledBytes(): number { return this.bytes; }
 
   /** Takes back the storage of a collected buffer; over the cap, the least recently used sizes go first. */
-  private give(data: HostArray): void {
-    this.pending = 0;
-    if (data.byteLength > this.capBytes) return;
+  private give(data: HostArray, cap = this.capBytes): void {
+    if (data.byteLength > cap) return;
+    if (this.poison) data.fill(data instanceof Int32Array ? -(2 ** 31) : Number.NaN);
     const k = key(data instanceof Float32Array ? 'float32' : data instanceof Int32Array ? 'int32' : 'float64', data.length);
     for (const [old, list] of this.free) {
-      if (this.bytes + data.byteLength <= this.capBytes) break;
+      if (this.bytes + data.byteLength <= cap) break;
       if (old === k) continue;
       for (const d of list) this.bytes -= d.byteLength;
       this.free.delete(old);
     }
-    if (this.bytes + data.byteLength > this.capBytes) return; // its own size fills the pool
+    if (this.bytes + data.byteLength > cap) return; // its own size fills the pool
     const list = this.free.get(k);
     if (list) list.push(data); else this.free.set(k, [data]);
     this.bytes += data.byteLength;

@@ -113,7 +113,9 @@ function poolFromEnv(): BufferPool {
     if (Number.isFinite(n) && n >= 0 && n <= 1 << 20) mb = n;
     else console.error(`lumen: ignoring LUMEN_POOL_MB=${env} (expected a number of MiB, 0 to turn the pool off)`);
   }
-  return new BufferPool(mb * 2 ** 20, mb * 2 ** 20);
+  const pool = new BufferPool(mb * 2 ** 20, mb * 2 ** 20);
+  pool.poison = process.env.LUMEN_POOL_POISON === '1';
+  return pool;
 }
 
 function defaultThreads(): number {
@@ -178,6 +180,13 @@ export class NativeBackend implements Backend {
   // ---------------------------------------------------------------- memory
   alloc(dtype: DType, length: number): Buf { return this.pool.alloc(dtype, length); }
   empty(dtype: DType, length: number): Buf { return this.pool.alloc(dtype, length, false); }
+  beginStep(): boolean {
+    if (this.pool.inStep) return false;
+    this.pool.beginStep();
+    return true;
+  }
+  endStep(keep?: Iterable<Buf>): void { this.pool.endStep(keep); }
+  abortStep(): void { this.pool.abortStep(); }
   fromHost(data: HostArray): Buf { return new CpuBuf(data); }
   toHost(buf: Buf): HostArray { return host(buf); }
   fill(buf: Buf, value: number, offset = 0, length = buf.length - offset): void {
