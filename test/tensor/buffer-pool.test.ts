@@ -73,8 +73,8 @@ test('without a registry callback in between, registration stops after pendingBy
   const pool = new BufferPool(1 << 30, 40_000);
   const held = [];
   for (let i = 0; i < 25; i++) held.push(pool.alloc('float32', 1000)); // 4000 bytes each, no yield
-  assert.equal(pool.created, 10);
-  assert.equal(pool.unpooled, 15);
+  assert.equal(pool.created, 25);
+  assert.equal(pool.unpooled, 15, 'the first 10 are registered, the rest left to the GC');
   assert.equal(held.length, 25);
 });
 
@@ -137,8 +137,9 @@ test('a step scope gives its storage back at once; released buffers throw; keep,
   pool.abortStep();
   assert.equal(c.length, 700, 'an aborted scope releases nothing');
   assert.equal(pool.released, 2);
-  // a step larger than the cap keeps all its storage for the next step; a pool that is off keeps none
-  const small = new BufferPool(4000), off = new BufferPool(0);
+  // a step records storage up to stepBytes (the rest are plain arrays) and keeps all of it, even
+  // past capBytes, for the next step; a pool that is off records none
+  const small = new BufferPool(4000, 4000, 64, 12000), off = new BufferPool(0);
   for (const p of [small, off]) {
     for (let i = 0; i < 2; i++) {
       p.beginStep();
@@ -146,10 +147,12 @@ test('a step scope gives its storage back at once; released buffers throw; keep,
       p.endStep();
     }
   }
-  assert.equal(small.reused, 5, 'the second step reused all five buffers of the first');
-  assert.ok(small.pooledBytes > 4000);
+  assert.equal(small.released, 4, 'each step recorded two buffers (8,000 of 12,000 bytes; a third would pass stepBytes)');
+  assert.equal(small.reused, 2, 'the second step reused the two released by the first');
+  assert.equal(small.unpooled, 6);
+  assert.ok(small.pooledBytes > 4000, 'the step keeps its storage past capBytes');
+  assert.equal(off.released, 0);
   assert.equal(off.reused, 0);
-  assert.equal(off.pooledBytes, 0);
 });
 
 test('training steps in step scopes reuse poisoned storage and match the reference backend; escapes throw', { skip }, () => {

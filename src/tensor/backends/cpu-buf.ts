@@ -74,12 +74,13 @@ export function host(b: Buf): HostArray {
 export class BufferPool {
   private readonly free = new Map<string, HostArray[]>();
   private readonly registry = new FinalizationRegistry<HostArray>((data) => { this.pending = 0; this.give(data); });
-  /** Buffers allocated in the open step scope, or null when none is open. */
+  /** Buffers allocated in the open step scope, or null when none is open; and their bytes. */
   private scope: CpuBuf[] | null = null;
+  private scopeBytes = 0;
   private bytes = 0;
   /** Bytes registered since the registry last called back. */
   private pending = 0;
-  /** Recycled arrays, fresh registered ones, and fresh ones not registered (over `pendingBytes`). */
+  /** Recycled arrays, fresh ones, and arrays handed out unregistered (over `pendingBytes`: left to the GC). */
   reused = 0;
   created = 0;
   unpooled = 0;
@@ -92,12 +93,15 @@ export class BufferPool {
   poison = false;
 
   /**
-   * @param capBytes storage kept for reuse at most (a step scope keeps at least its own bytes); what
-   *   comes back beyond it is left to the GC; 0 turns the pool off
+   * @param capBytes storage kept for reuse at most (after a step scope, at least that step's); beyond
+   *   it storage is left to the GC; 0 turns the pool off
    * @param pendingBytes registrations allowed between two registry callbacks
    * @param minLength shorter arrays are not pooled (allocating them is cheap)
+   * @param stepBytes storage one step scope records at most; past it the step's buffers are plain
+   *   arrays, which the GC may free during the step (that bounds the step's peak memory)
    */
-  constructor(readonly capBytes = 256 * 2 ** 20, readonly pendingBytes = 256 * 2 ** 20, readonly minLength = 64) {}
+  constructor(readonly capBytes = 256 * 2 ** 20, readonly pendingBytes = 256 * 2 ** 20, readonly minLength = 64,
+              readonly stepBytes = 4 * 2 ** 30) {}
 
   /** A buffer of `length` elements: zero-filled, or with unspecified (old) contents when `zero` is false. */
   alloc(dtype: DType, length: number, zero = true): CpuBuf {
@@ -116,15 +120,19 @@ export class BufferPool {
       this.reused++;
     } else {
       data = allocHost(dtype, length);
-      if (!this.scope && this.pending + data.byteLength > this.pendingBytes) {
-        this.unpooled++;
-        return new CpuBuf(data);
-      }
       this.created++;
     }
     const b = new CpuBuf(data);
-    if (this.scope) this.scope.push(b);
-    else this.track(b);
+    if (this.scope) {
+      // Past the cap a step's buffers are plain arrays: the GC can free them during the step,
+      // which bounds its peak (storage recorded here stays alive until the step ends).
+      if (this.capBytes > 0 && this.scopeBytes + data.byteLength <= this.stepBytes) {
+        this.scope.push(b);
+        this.scopeBytes += data.byteLength;
+      } else this.unpooled++;
+    } else if (this.pending + data.byteLength <= this.pendingBytes) {
+      this.track(b);
+    } else this.unpooled++;
     return b;
   }
 
@@ -138,6 +146,7 @@ export class BufferPool {
   beginStep(): void {
     if (this.scope) throw new OpError('beginStep', 'a step scope is already open');
     this.scope = [];
+    this.scopeBytes = 0;
   }
 
   /**
@@ -150,11 +159,8 @@ export class BufferPool {
     this.scope = null;
     const kept = new Set(keep);
     // The step's storage was all alive at its end anyway, so keeping it for the next step adds
-    // nothing to the peak: the cap here is at least the step's own bytes (a pool that is off,
-    // capBytes 0, keeps nothing).
-    let stepBytes = 0;
-    for (const b of bufs) if (!kept.has(b)) stepBytes += b.data.byteLength;
-    const cap = this.capBytes > 0 ? Math.max(this.capBytes, stepBytes) : 0;
+    // nothing to the peak: the cap here is at least the step's own bytes.
+    const cap = Math.max(this.capBytes, this.scopeBytes);
     for (const b of bufs) {
       if (kept.has(b)) { this.track(b); continue; }
       this.give(b.take(), cap);

@@ -104,16 +104,25 @@ export function nativeLoadError(): string | null {
   return loadError;
 }
 
-/** The buffer pool: LUMEN_POOL_MB (default 256) for both its cap and its pending limit; 0 turns reuse off. */
+/**
+ * The buffer pool: LUMEN_POOL_MB (default 256) caps what it keeps between steps and its pending
+ * limit, 0 turns reuse off; LUMEN_STEP_MB (default 4096) caps what one step scope records.
+ */
 function poolFromEnv(): BufferPool {
   const env = process.env.LUMEN_POOL_MB;
-  let mb = 256;
+  let mb = 256, stepMb = 4096;
   if (env !== undefined && env !== '') {
     const n = Number(env);
     if (Number.isFinite(n) && n >= 0 && n <= 1 << 20) mb = n;
     else console.error(`lumen: ignoring LUMEN_POOL_MB=${env} (expected a number of MiB, 0 to turn the pool off)`);
   }
-  const pool = new BufferPool(mb * 2 ** 20, mb * 2 ** 20);
+  const stepEnv = process.env.LUMEN_STEP_MB;
+  if (stepEnv !== undefined && stepEnv !== '') {
+    const n = Number(stepEnv);
+    if (Number.isFinite(n) && n >= 0 && n <= 1 << 20) stepMb = n;
+    else console.error(`lumen: ignoring LUMEN_STEP_MB=${stepEnv} (expected a number of MiB)`);
+  }
+  const pool = new BufferPool(mb * 2 ** 20, mb * 2 ** 20, 64, stepMb * 2 ** 20);
   pool.poison = process.env.LUMEN_POOL_POISON === '1';
   return pool;
 }
