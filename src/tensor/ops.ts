@@ -83,7 +83,7 @@ function sumTo(g: Tensor, to: readonly number[]): Tensor {
     const target = i < off ? 0 : to[i - off]!;
     if (i < off || (target === 1 && shape[i] !== 1)) {
       const outer = numel(shape.slice(0, i)), mid = shape[i]!, inner = numel(shape.slice(i + 1));
-      const next = Tensor.zeros([outer * inner], g.dtype, g.backend);
+      const next = new Tensor(g.backend.empty(g.dtype, outer * inner), [outer * inner], g.backend); // reduceSum writes it all
       g.backend.reduceSum(cur.buf, next.buf, outer, mid, inner);
       shape = [...shape.slice(0, i), ...(i < off ? [] : [1]), ...shape.slice(i + 1)];
       cur = new Tensor(next.buf, shape, g.backend);
@@ -295,7 +295,7 @@ export function sum(x: Tensor, axes?: number | number[], keepDims = false): Tens
   let shape = [...x.shape];
   for (const a of [...set].sort((p, q) => q - p)) {
     const outer = numel(shape.slice(0, a)), mid = shape[a]!, inner = numel(shape.slice(a + 1));
-    const next = x.backend.alloc(x.dtype, outer * inner);
+    const next = x.backend.empty(x.dtype, outer * inner);
     x.backend.reduceSum(cur, next, outer, mid, inner);
     cur = next;
     shape[a] = 1;
@@ -304,7 +304,7 @@ export function sum(x: Tensor, axes?: number | number[], keepDims = false): Tens
   const final = keepDims ? kept : kept.filter((_, i) => !set.has(i));
   const y = new Tensor(cur === x.buf ? copyBuf(x) : cur, final, x.backend);
   return record(y, 'sum', [x], (g) => {
-    const gx = out(x, x.shape);
+    const gx = outFull(x, x.shape);
     // Broadcast g (viewed with kept dims) back over x.
     const zero = x.backend.alloc(x.dtype, 1);
     x.backend.binary('add', g.buf, broadcastStrides(kept, x.shape), zero, x.shape.map(() => 0), gx.buf, x.shape);
@@ -313,8 +313,8 @@ export function sum(x: Tensor, axes?: number | number[], keepDims = false): Tens
 }
 
 function copyBuf(x: Tensor): Buf {
-  const b = x.backend.alloc(x.dtype, x.size);
-  x.backend.axpy(1, x.buf, b, x.size);
+  const b = x.backend.empty(x.dtype, x.size);
+  x.backend.cast(x.buf, b, x.size);
   return b;
 }
 
@@ -353,10 +353,10 @@ function rowsCols(x: Tensor): [number, number] {
 export function softmax(x: Tensor): Tensor {
   requireFloat('softmax', x);
   const [rows, cols] = rowsCols(x);
-  const y = out(x, x.shape);
+  const y = outFull(x, x.shape);
   x.backend.softmax(x.buf, y.buf, rows, cols);
   return record(y, 'softmax', [x], (g) => {
-    const gx = out(x, x.shape);
+    const gx = outFull(x, x.shape);
     x.backend.softmaxBackward(y.buf, g.buf, gx.buf, rows, cols);
     return [gx];
   });
@@ -366,10 +366,10 @@ export function softmax(x: Tensor): Tensor {
 export function logSoftmax(x: Tensor): Tensor {
   requireFloat('logSoftmax', x);
   const [rows, cols] = rowsCols(x);
-  const y = out(x, x.shape);
+  const y = outFull(x, x.shape);
   x.backend.logSoftmax(x.buf, y.buf, rows, cols);
   return record(y, 'logSoftmax', [x], (g) => {
-    const gx = out(x, x.shape);
+    const gx = outFull(x, x.shape);
     x.backend.logSoftmaxBackward(y.buf, g.buf, gx.buf, rows, cols);
     return [gx];
   });
@@ -550,10 +550,10 @@ export function rope(x: Tensor, positions: Tensor, base = 10000): Tensor {
   const [N, T, H, D] = x.shape as [number, number, number, number];
   if (D % 2 !== 0) throw new OpError(op, `head dim must be even, got ${D}`);
   if (positions.dtype !== 'int32' || positions.size !== N * T) throw new OpError(op, `positions must be int32 with ${N * T} elements (N, T), got ${positions.dtype} ${shp(positions.shape)}`);
-  const y = out(x, x.shape);
+  const y = outFull(x, x.shape);
   x.backend.rope(x.buf, y.buf, positions.buf, N, T, H, D, base, false);
   return record(y, op, [x], (g) => {
-    const gx = out(x, x.shape);
+    const gx = outFull(x, x.shape);
     x.backend.rope(g.buf, gx.buf, positions.buf, N, T, H, D, base, true);
     return [gx];
   });
@@ -565,11 +565,11 @@ export function dropout(x: Tensor, p: number, seed: number, offset = 0): Tensor 
   requireFloat(op, x);
   if (!(p >= 0 && p < 1)) throw new OpError(op, `p must be in [0, 1), got ${p}`);
   if (p === 0) return x;
-  const y = out(x, x.shape);
-  const mask = x.backend.alloc(x.dtype, x.size);
+  const y = outFull(x, x.shape);
+  const mask = x.backend.empty(x.dtype, x.size);
   x.backend.dropout(x.buf, y.buf, mask, x.size, p, seed >>> 0, offset);
   return record(y, op, [x], (g) => {
-    const gx = out(x, x.shape);
+    const gx = outFull(x, x.shape);
     x.backend.binary('mul', g.buf, [1], mask, [1], gx.buf, [x.size]);
     return [gx];
   });
@@ -624,7 +624,7 @@ export function narrow(x: Tensor, axis: number, start: number, length: number): 
   const shape = x.shape.map((d, i) => (i === a ? length : d));
   const xs = stridesOf(x.shape);
   const offset = start * xs[a]!;
-  const y = out(x, shape);
+  const y = outFull(x, shape);
   x.backend.stridedCopy(x.buf, offset, xs, y.buf, 0, stridesOf(shape), shape, false);
   return record(y, 'slice', [x], (g) => {
     const gx = out(x, x.shape);

@@ -165,13 +165,17 @@ test('training steps in step scopes reuse poisoned storage and match the referen
     const p = (len: number, s: number, shape: number[]) => { const t = Tensor.from(vals(len, s), shape, backend); t.requiresGrad = true; return t; };
     return { table: p(V * W, 0.3, [V, W]), lnw: p(W, 0.5, [W]), lnb: p(W, 0.9, [W]), wqkv: p(W * 3 * W, 0.07, [W, 3 * W]), wo: p(2 * W * V, 0.05, [2 * W, V]), rmsw: p(2 * W, 0.4, [2 * W]) };
   };
-  // embedding, layerNorm, matmul, attention (causal), permute, concat, rmsNorm, cross-entropy and their backward
+  // embedding, layerNorm, matmul, attention (causal), permute, rope, dropout, softmax, sum, slice,
+  // concat, rmsNorm, cross-entropy and their backward
   const step = (backend: typeof ref | NativeBackend, w: ReturnType<typeof make>) => {
     const x = ops.layerNorm(ops.embedding(w.table, Tensor.from(ids, [B, T], backend)), w.lnw, w.lnb);
     const [q, k, v] = ops.split(ops.matmul(x, w.wqkv), [W, W, W], 2).map((t) => ops.reshape(t, [B, T, H, D]));
     const att = ops.reshape(ops.attention(q!, k!, v!, { causal: true }), [B, T, W]);
     const swapped = ops.permute(ops.permute(x, [1, 0, 2]), [1, 0, 2]);
-    const h = ops.rmsNorm(ops.concat([att, swapped], 2), w.rmsw);
+    const pos = Tensor.from(Int32Array.from({ length: B * T }, (_, i) => i % T), [B, T], backend);
+    const turned = ops.reshape(ops.rope(ops.reshape(swapped, [B, T, H, D]), pos), [B, T, W]);
+    const mixed = ops.add(ops.dropout(turned, 0.25, 7), ops.binary('mul', ops.softmax(turned), ops.sum(ops.slice(turned, 2, 1, 3), 2, true)));
+    const h = ops.rmsNorm(ops.concat([att, mixed], 2), w.rmsw);
     const logits = ops.reshape(ops.matmul(h, w.wo), [B * T, V]);
     const loss = ops.crossEntropy(logits, Tensor.from(Int32Array.from({ length: B * T }, (_, i) => (i * 3) % V), [B * T], backend));
     loss.backward();
