@@ -318,13 +318,20 @@ export interface MMTrainOptions {
 }
 
 /** Mean loss over fixed held-out samples. */
-async function heldoutLoss(model: MultimodalModel, tok: Tokenizer, samples: VisualSample[], B: number, weighting: 'token' | 'sample'): Promise<number> {
+/** Whether sample i of a batch puts the image before the question, under a config's placement. */
+export function imageFirstAt(placement: MMTrainConfig['imagePlacement'], i: number): boolean {
+  return placement === 'first' || (placement === 'mixed' && i % 2 === 0);
+}
+
+/** Mean loss over held-out samples, laid out as training lays them out (`placement`). */
+export async function heldoutLoss(model: MultimodalModel, tok: Tokenizer, samples: VisualSample[], B: number, weighting: 'token' | 'sample',
+                                  placement: MMTrainConfig['imagePlacement'] = 'first'): Promise<number> {
   let total = 0, n = 0;
   const was = model.training;
   model.training = false;
   noGrad(() => {
     for (let i = 0; i < samples.length; i += B) {
-      const batch = collate(samples.slice(i, i + B).map((s) => sampleExample(tok, s)), specialIds(tok), model.config.vision, model.contextLength);
+      const batch = collate(samples.slice(i, i + B).map((s, j) => sampleExample(tok, s, imageFirstAt(placement, j))), specialIds(tok), model.config.vision, model.contextLength);
       total += model.loss(batch, { weighting }).item(); n++;
     }
   });
@@ -460,7 +467,7 @@ export async function trainMultimodal(o: MMTrainOptions): Promise<{ model: Multi
     const batchSamples = await pending;
     await yieldToEventLoop(); // the buffer pool takes back the last step's storage
     if (step + 1 < total) { pending = fetch(step + 1); pending.catch(() => undefined); }
-    const first = (i: number) => cfg.imagePlacement === 'first' || (cfg.imagePlacement === 'mixed' && i % 2 === 0);
+    const first = (i: number) => imageFirstAt(cfg.imagePlacement, i);
     const follow = batchSamples.map((s) => followUps(s, cfg.tasks, cfg.turns - 1));
     const batch: MMBatch = collate(batchSamples.map((s, i) => sampleExample(tok, s, first(i), follow[i])), special, cfg.vision, cfg.model.contextLength);
     const lr = learningRate(step, sched);
@@ -488,7 +495,7 @@ export async function trainMultimodal(o: MMTrainOptions): Promise<{ model: Multi
       const row: MMMetricsRow = { step, stage, samples, positions, loss: lossValue, lr, grad_norm: gradNorm,
         samples_per_s: +(windowSamples / secs).toFixed(2), positions_per_s: Math.round(windowPositions / secs) };
       if (objectValue !== undefined) row.object_loss = objectValue;
-      if (doEval) { valLoss = await heldoutLoss(model, tok, heldout, B, cfg.lossWeighting); row.val_loss = valLoss; }
+      if (doEval) { valLoss = await heldoutLoss(model, tok, heldout, B, cfg.lossWeighting, cfg.imagePlacement); row.val_loss = valLoss; }
       appendFileSync(metricsPath, JSON.stringify(row) + '\n');
       last = row; o.onLog?.(row);
       windowStart = Date.now(); windowSamples = 0; windowPositions = 0;

@@ -14,7 +14,7 @@ import { MODEL_PRESETS } from '../../src/models/config.ts';
 import { MultimodalModel, chatExample, collate, loadMultimodal } from '../../src/models/multimodal.ts';
 import { saveModel } from '../../src/train/checkpoint.ts';
 import { AdamW } from '../../src/train/optimizer.ts';
-import { resolveMMConfig, trainMultimodal, trainedSteps, taskTokenizer, specialIds, sampleExample, TaskMixture, type MMMetricsRow } from '../../src/train/multimodal.ts';
+import { resolveMMConfig, trainMultimodal, trainedSteps, taskTokenizer, specialIds, sampleExample, TaskMixture, heldoutLoss, type MMMetricsRow } from '../../src/train/multimodal.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'lumen-mmtrain-'));
 const tokP = taskTokenizer(['color'], 300, root, true);
@@ -159,4 +159,22 @@ test('config: jitter strengths are set by dotted keys and bad ones are refused w
   assert.deepEqual(resolveMMConfig('mm-tiny', ['jitter.color=0.5']).jitter, { color: 0.5, size: 0 });
   assert.throws(() => resolveMMConfig('mm-tiny', ['jitter.color=2']), /jitter\.color/);
   assert.throws(() => resolveMMConfig('mm-tiny', ['jitter.hue=1']), /jitter/);
+});
+
+test('the held-out loss logged in training lays samples out as training does (question first with imagePlacement=last)', async () => {
+  const { tokenizer: tok } = await tokP;
+  const samples = await new TaskMixture(['color'], 'heldout', 1, 16, join(root, 'cache-placement')).batch(0, 6);
+  const m = new MultimodalModel({
+    model: { ...MODEL_PRESETS.tiny!, vocabSize: tok.vocabSize, contextLength: 48, layers: 1, width: 32, heads: 2, kvHeads: 2, mlpRatio: 2 },
+    vision: { imageSize: 16, patchSize: 4, width: 16, layers: 1, heads: 2, mlpRatio: 2 },
+  }, 5, tok);
+  const direct = (first: (i: number) => boolean) =>
+    m.loss(collate(samples.map((s, i) => sampleExample(tok, s, first(i))), specialIds(tok), m.config.vision, 48), { weighting: 'sample' }).item();
+  const last = await heldoutLoss(m, tok, samples, 6, 'sample', 'last');
+  const first = await heldoutLoss(m, tok, samples, 6, 'sample', 'first');
+  const mixed = await heldoutLoss(m, tok, samples, 6, 'sample', 'mixed');
+  assert.ok(Math.abs(last - direct(() => false)) < 1e-6, `${last} vs ${direct(() => false)}`);
+  assert.ok(Math.abs(first - direct(() => true)) < 1e-6);
+  assert.ok(Math.abs(mixed - direct((i) => i % 2 === 0)) < 1e-6);
+  assert.notEqual(last.toFixed(6), first.toFixed(6), 'the placement changes the input');
 });
