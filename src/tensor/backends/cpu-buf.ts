@@ -124,7 +124,7 @@ export class BufferPool {
     }
     const b = new CpuBuf(data);
     if (this.scope) {
-      // Past the cap a step's buffers are plain arrays: the GC can free them during the step,
+      // Past stepBytes a step's buffers are plain arrays: the GC can free them during the step,
       // which bounds its peak (storage recorded here stays alive until the step ends).
       if (this.capBytes > 0 && this.scopeBytes + data.byteLength <= this.stepBytes) {
         this.scope.push(b);
