@@ -317,7 +317,6 @@ export interface MMTrainOptions {
   onLog?: (row: MMMetricsRow) => void;
 }
 
-/** Mean loss over fixed held-out samples. */
 /** Whether sample i of a batch puts the image before the question, under a config's placement. */
 export function imageFirstAt(placement: MMTrainConfig['imagePlacement'], i: number): boolean {
   return placement === 'first' || (placement === 'mixed' && i % 2 === 0);
@@ -467,9 +466,8 @@ export async function trainMultimodal(o: MMTrainOptions): Promise<{ model: Multi
     const batchSamples = await pending;
     await yieldToEventLoop(); // the buffer pool takes back the last step's storage
     if (step + 1 < total) { pending = fetch(step + 1); pending.catch(() => undefined); }
-    const first = (i: number) => imageFirstAt(cfg.imagePlacement, i);
     const follow = batchSamples.map((s) => followUps(s, cfg.tasks, cfg.turns - 1));
-    const batch: MMBatch = collate(batchSamples.map((s, i) => sampleExample(tok, s, first(i), follow[i])), special, cfg.vision, cfg.model.contextLength);
+    const batch: MMBatch = collate(batchSamples.map((s, i) => sampleExample(tok, s, imageFirstAt(cfg.imagePlacement, i), follow[i])), special, cfg.vision, cfg.model.contextLength);
     const lr = learningRate(step, sched);
     let objectValue: number | undefined;
     const imageLoss = probe ? (emb: Tensor) => {
