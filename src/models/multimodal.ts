@@ -188,6 +188,8 @@ export class MultimodalModel {
   /** Positions one image occupies. */
   readonly imageTokens: number;
   readonly name: string;
+  /** Where the training prompts put the image (loadMultimodal reads it from config.json: trainedImagePlacement). */
+  imagePlacement: 'first' | 'last' = 'first';
   private decoder: Decoder | null = null;
 
   constructor(readonly config: MultimodalConfig, seed = 0, private readonly tok: MMTokenizer | null = null, name = 'lumen-mm') {
@@ -287,8 +289,8 @@ export class MultimodalModel {
   }
   get contextLength(): number { return this.config.model.contextLength; }
   get vocabSize(): number { return this.config.model.vocabSize; }
-  get vision(): { imageTokens: number; imageSize: number } {
-    return { imageTokens: this.imageTokens, imageSize: this.config.vision.imageSize };
+  get vision(): { imageTokens: number; imageSize: number; imagePlacement: 'first' | 'last' } {
+    return { imageTokens: this.imageTokens, imageSize: this.config.vision.imageSize, imagePlacement: this.imagePlacement };
   }
 
   newSequence(): MMSequence {
@@ -463,6 +465,7 @@ export function loadMultimodal(dir: string): MultimodalModel {
   const tj = join(dir, 'tokenizer.json');
   const tok = existsSync(tj) ? Tokenizer.load(dir) : null;
   const model = new MultimodalModel({ model: cfg.model, vision: cfg.vision }, 0, tok, dir.replace(/\/+$/, '').split('/').pop() || 'lumen-mm');
+  model.imagePlacement = trainedImagePlacement(cfg);
   const p = join(dir, 'model.safetensors');
   if (!existsSync(p)) throw new InputError(`${dir}: no model.safetensors`);
   copyWeights(model.namedTensors(), readSafetensors(p).tensors, p);

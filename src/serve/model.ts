@@ -24,6 +24,14 @@ export interface TextCodec {
   tokenBytes?(id: number): Uint8Array;
 }
 
+/** What a served model's vision path takes (InferenceModel.vision). */
+export interface VisionInfo {
+  imageTokens: number;
+  imageSize: number;
+  /** Order of the training prompts; absent counts as 'first'. */
+  imagePlacement?: 'first' | 'last';
+}
+
 /** One image, ready for the vision encoder. */
 export interface ImageInput {
   /** (3, S, S) normalised pixels, S = the model's `vision.imageSize` (from src/io/image.ts decodeImage). */
@@ -53,8 +61,13 @@ export interface InferenceModel {
   readonly contextLength: number;
   readonly vocabSize: number;
   readonly tokenizer: TextCodec;
-  /** null if text-only; else how many positions one image occupies and its input resolution. */
-  readonly vision: null | { imageTokens: number; imageSize: number };
+  /**
+   * null if text-only; else how many positions one image occupies, its input resolution, and
+   * where the model's training prompts put the image: 'first' (image, then question) or 'last'
+   * (question, then image). Clients that do not interleave deliberately should send the parts
+   * in that order; the server keeps the order it is sent.
+   */
+  readonly vision: null | VisionInfo;
   newSequence(): SequenceState;
   /**
    * Feeds new inputs to several sequences at once (one batched forward). Returns, per item,

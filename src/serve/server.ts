@@ -86,7 +86,11 @@ export function createServer(opts: ServerOptions): LumenServer {
     return m !== null && timingSafeEqual(keyDigest(m[1]!.trim()), keyHash);
   };
 
-  const modelCard = () => ({ id: model.name, object: 'model', created: started, owned_by: 'lumen', context_length: model.contextLength, vision: model.vision !== null });
+  // vision models also say in which order their training prompts put image and text (the chat page follows it)
+  const modelCard = () => ({
+    id: model.name, object: 'model', created: started, owned_by: 'lumen', context_length: model.contextLength, vision: model.vision !== null,
+    ...(model.vision ? { image_placement: model.vision.imagePlacement ?? 'first' } : {}),
+  });
 
   async function generate(req: IncomingMessage, res: ServerResponse, handler: (ctx: RequestContext, body: unknown) => Promise<void>): Promise<void> {
     const body = parseJson(await readBody(req, limits.maxBodyBytes));

@@ -149,6 +149,9 @@ test('checkpoint round trip: vision.* and projector.* next to the GPT tensors; a
   assert.deepEqual(back.answerBatch([parts, parts], { maxTokens: 6 }), [a, a]);
   // Structurally the serving engine's model (type-checked here, not imported by src/models).
   const served: InferenceModel = back;
-  assert.deepEqual(served.vision, { imageTokens: 4, imageSize: 8 });
+  assert.deepEqual(served.vision, { imageTokens: 4, imageSize: 8, imagePlacement: 'first' });
+  // a model trained with the question first says so (the chat page and the model card follow it)
+  saveMultimodal(dir, m, { train: { imagePlacement: 'last' } }, tok.save(dir));
+  assert.equal(loadMultimodal(dir).vision.imagePlacement, 'last');
   assert.throws(() => loadMultimodal(join(dir, 'nope')), /not a Lumen model directory/);
 });

@@ -11,7 +11,7 @@
  */
 import { fmix32, hashAt } from '../../src/tensor/rng.ts';
 import { SPECIAL_TOKENS } from '../../src/tokenizer/special.ts';
-import type { ImageInput, InferenceModel, SequenceState, StepItem, TextCodec } from '../../src/serve/model.ts';
+import type { ImageInput, InferenceModel, SequenceState, StepItem, TextCodec, VisionInfo } from '../../src/serve/model.ts';
 
 const WORDS = ['the', ' the', 'cat', ' cat', 'ing', 'Hello', ' world', 'END', 'STOP', '\n\n'];
 
@@ -87,7 +87,7 @@ export interface FakeModelOptions {
   name?: string;
   contextLength?: number;
   /** null for a text-only model. */
-  vision?: null | { imageTokens: number; imageSize: number };
+  vision?: null | VisionInfo;
   /** Blocks the thread this long per step, like a real forward pass (0 = none). */
   stepDelayMs?: number;
   /** Lowers the logits of <|end|> and <|endoftext|> so that answers run to max_tokens. */
@@ -99,7 +99,7 @@ export class FakeModel implements InferenceModel {
   readonly name: string;
   readonly contextLength: number;
   readonly tokenizer = new FakeCodec();
-  readonly vision: null | { imageTokens: number; imageSize: number };
+  readonly vision: null | VisionInfo;
   private readonly delay: number;
   private readonly imageId: number;
   private readonly ends: number[];

@@ -70,3 +70,35 @@ test('chat page: upload an image, ask, see a streamed answer; paste an image; re
     await server.shutdown();
   }
 });
+
+test('chat page: a model trained with the question first gets the text part before the image', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is absent (apt-get install chromium)`, timeout: 60_000 }, async () => {
+  const { server, url } = await startServer({}, { noEnd: true, vision: { imageTokens: 4, imageSize: 8, imagePlacement: 'last' } });
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
+  try {
+    const card = (await (await fetch(`${url}/v1/models`)).json()) as { data: { image_placement?: string }[] };
+    assert.equal(card.data[0].image_placement, 'last');
+    const page = await browser.newPage();
+    await page.goto(url);
+    await page.waitForFunction(() => (globalThis as any).document.getElementById('model').textContent.includes('images'));
+    await page.click('#settings-toggle');
+    await page.fill('#temperature', '0');
+    await page.fill('#max_tokens', '20');
+    await page.dispatchEvent('#temperature', 'change');
+    const dataUrl = await pngDataUrl(20, 200, 40, 32);
+    await page.setInputFiles('#attach', { name: 'green.png', mimeType: 'image/png', buffer: Buffer.from(dataUrl.split(',')[1]!, 'base64') });
+    await page.waitForSelector('#attachments img');
+    const question = 'What colour is it?';
+    await page.fill('#input', question);
+    await page.click('#send');
+    await page.waitForSelector('.msg.assistant[data-state=done]', { timeout: 30_000 });
+    const answer = (await page.locator('.msg.assistant .text').first().textContent())!;
+    const ask = async (content: unknown[]) => (await postJson(`${url}/v1/chat/completions`, { model: 'fake-gpt', temperature: 0, max_tokens: 20, messages: [{ role: 'user', content }] })).body.choices[0].message.content;
+    const text = { type: 'text', text: question }, image = { type: 'image_url', image_url: { url: dataUrl } };
+    const textFirst = await ask([text, image]), imageFirst = await ask([image, text]);
+    assert.notEqual(textFirst, imageFirst, 'the fake model answers differently in the two orders');
+    assert.equal(answer, textFirst);
+  } finally {
+    await browser.close();
+    await server.shutdown();
+  }
+});
