@@ -78,7 +78,7 @@ import * as ops from '../tensor/ops.ts';
 import { MODEL_PRESETS, parseGPTConfig, paramCount, type GPTConfig } from '../models/config.ts';
 import { parseVisionConfig, visionParamCount, type VisionConfig } from '../models/vit.ts';
 import { MultimodalModel, chatExample, collate, saveMultimodal, copyWeights, readMultimodalConfig, type Example, type MMBatch, type SpecialIds } from '../models/multimodal.ts';
-import { readModelConfig } from './checkpoint.ts';
+import { readModelConfig, checkResumeRecipe } from './checkpoint.ts';
 import { AnswerPrior } from './answer-prior.ts';
 import { ObjectProbe, probeLabels } from './object-probe.ts';
 import { AdamW, learningRate } from './optimizer.ts';
@@ -437,6 +437,8 @@ export async function trainMultimodal(o: MMTrainOptions): Promise<{ model: Multi
   const metricsPath = join(o.outDir, 'metrics.jsonl');
   for (const f of readdirSync(o.outDir)) if (/^\..*\.tmp$/.test(f)) rmSync(join(o.outDir, f), { force: true });
   let step = 0, samples = 0, positions = 0;
+  const extra = { train: { ...cfg, model: undefined, vision: undefined }, kind: 'multimodal' };
+  if (o.resume && existsSync(join(o.outDir, 'state.safetensors'))) checkResumeRecipe(o.outDir, extra.train);
   const st = o.resume ? loadState(o.outDir, model, probe, opt) : null;
   if (st) {
     ({ step, samples, positions } = st);
@@ -444,7 +446,6 @@ export async function trainMultimodal(o: MMTrainOptions): Promise<{ model: Multi
     writeFileSync(metricsPath, keep.map((l) => l + '\n').join(''));
   } else writeFileSync(metricsPath, '');
 
-  const extra = { train: { ...cfg, model: undefined, vision: undefined }, kind: 'multimodal' };
   const checkpoint = () => {
     saveState(o.outDir, model, probe, opt, { step, samples, positions });
     saveMultimodal(o.outDir, model, extra, tokJson);

@@ -16,7 +16,7 @@ import { GPT } from '../models/gpt.ts';
 import { MODEL_PRESETS, parseGPTConfig, type GPTConfig } from '../models/config.ts';
 import { TokenWindows } from '../data/shards.ts';
 import { AdamW, learningRate } from './optimizer.ts';
-import { saveModel, saveState, loadState } from './checkpoint.ts';
+import { saveModel, saveState, loadState, checkResumeRecipe } from './checkpoint.ts';
 import { Progress } from '../util/progress.ts';
 import { InputError } from '../util/errors.ts';
 import { ensureDir, writeFileAtomic } from '../util/fs.ts';
@@ -176,6 +176,7 @@ export async function train(o: TrainOptions): Promise<{ model: GPT; last: Metric
   for (const f of readdirSync(o.outDir)) if (/^\..*\.tmp$/.test(f)) rmSync(join(o.outDir, f), { force: true });
   let step = 0, tokens = 0;
   if (o.resume) {
+    if (existsSync(join(o.outDir, 'state.safetensors'))) checkResumeRecipe(o.outDir, extra.train);
     const st = loadState(o.outDir, model, opt);
     if (st) {
       step = st.step; tokens = st.tokens;

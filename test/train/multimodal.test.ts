@@ -74,6 +74,14 @@ test('trainMultimodal: metrics.jsonl, checkpoint directory, and an interrupted r
   assert.deepEqual(mb.map((r) => [r.step, r.loss, r.val_loss]), ma.map((r) => [r.step, r.loss, r.val_loss]));
   assert.equal(ma.length, 4);
   assert.equal(trainedSteps(a), 8);
+  // A resume continues the saved recipe: another one is refused by name and the run is untouched.
+  const before = readFileSync(join(b, 'state.safetensors'));
+  const other = resolveMMConfig('mm-tiny', ['steps=8', 'logEvery=2', 'checkpointEvery=4', 'batchSize=8', 'evalEvery=4', 'evalSamples=8', 'imagePlacement=last', 'jitter.color=0.5']);
+  await assert.rejects(trainMultimodal({ config: other, outDir: b, root, quiet: true, resume: true }),
+    /cannot resume .*another recipe: imagePlacement \(saved "first", now "last"\); jitter \(saved \{"color":0,"size":0\}, now \{"color":0.5,"size":0\}\)/);
+  assert.deepEqual(readFileSync(join(b, 'state.safetensors')), before);
+  // the cadence of logging, evaluation and checkpoints may change
+  await trainMultimodal({ config: resolveMMConfig('mm-tiny', ['steps=8', 'logEvery=1', 'checkpointEvery=2', 'batchSize=8', 'evalEvery=0', 'evalSamples=8']), outDir: b, root, quiet: true, resume: true });
   // `lumen start` refuses to resume a run of another configuration than mm-small, naming the way out.
   const { multimodalDone } = await import('../../src/cli/commands/start.ts');
   assert.throws(() => multimodalDone(a), /another configuration than today's mm-small.*--model/);

@@ -64,6 +64,8 @@ test('an interrupted and resumed run logs the same losses bit for bit', async ()
   const part = mkdtempSync(join(tmpdir(), 'lumen-part-'));
   // stop at step 6: last checkpoint at 4, so steps 5-6 are redone after the resume
   await train({ config: c, dataDir: data, outDir: part, quiet: true, peakFlops: 1e9, stopAfter: 6 });
+  await assert.rejects(train({ config: { ...c, seed: c.seed + 1 }, dataDir: data, outDir: part, quiet: true, peakFlops: 1e9, resume: true }),
+    /cannot resume .*another recipe: seed \(saved 1337, now 1338\)/, 'a resume with another recipe is refused');
   await train({ config: c, dataDir: data, outDir: part, quiet: true, peakFlops: 1e9, resume: true });
   const read = (d: string) => readFileSync(join(d, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   const A = read(full), B = read(part);
