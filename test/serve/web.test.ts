@@ -8,6 +8,28 @@ import { pngDataUrl, postJson, startServer } from './helpers.ts';
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
+type Page = Awaited<ReturnType<Awaited<ReturnType<typeof chromium.launch>>['newPage']>>;
+
+/** Opens the chat page once it names the model, with greedy sampling and at most `maxTokens`. */
+async function openGreedy(page: Page, url: string, maxTokens: number): Promise<void> {
+  await page.goto(url);
+  // browser-side functions reach the DOM through `(globalThis as any)`: the project's type check has no DOM library
+  await page.waitForFunction(() => (globalThis as any).document.getElementById('model').textContent.includes('fake-gpt'));
+  await page.click('#settings-toggle');
+  await page.fill('#temperature', '0');
+  await page.fill('#max_tokens', String(maxTokens));
+  await page.dispatchEvent('#temperature', 'change');
+}
+
+/** Attaches the PNG of a data URL, asks `question` and waits until the first answer is done. */
+async function askWithImage(page: Page, dataUrl: string, question: string): Promise<void> {
+  await page.setInputFiles('#attach', { name: 'image.png', mimeType: 'image/png', buffer: Buffer.from(dataUrl.split(',')[1]!, 'base64') });
+  await page.waitForSelector('#attachments img');
+  await page.fill('#input', question);
+  await page.click('#send');
+  await page.waitForSelector('.msg.assistant[data-state=done]', { timeout: 30_000 });
+}
+
 test('chat page: upload an image, ask, see a streamed answer; paste an image; reset', { skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is absent (apt-get install chromium)`, timeout: 60_000 }, async () => {
   const { server, url } = await startServer({}, { stepDelayMs: 3, noEnd: true });
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
@@ -15,22 +37,10 @@ test('chat page: upload an image, ask, see a streamed answer; paste an image; re
     const page = await browser.newPage();
     const pageErrors: string[] = [];
     page.on('pageerror', (e) => pageErrors.push(e.message));
-    await page.goto(url);
-    // browser-side functions reach the DOM through `(globalThis as any)`: the project's type check has no DOM library
-    await page.waitForFunction(() => (globalThis as any).document.getElementById('model').textContent.includes('fake-gpt'));
-    await page.click('#settings-toggle');
-    await page.fill('#temperature', '0');
-    await page.fill('#max_tokens', '30');
-    await page.dispatchEvent('#temperature', 'change');
-
+    await openGreedy(page, url, 30);
     const dataUrl = await pngDataUrl(200, 40, 40, 32);
-    const png = Buffer.from(dataUrl.split(',')[1]!, 'base64');
-    await page.setInputFiles('#attach', { name: 'red.png', mimeType: 'image/png', buffer: png });
-    await page.waitForSelector('#attachments img');
     const question = 'What is in this image?';
-    await page.fill('#input', question);
-    await page.click('#send');
-    await page.waitForSelector('.msg.assistant[data-state=done]', { timeout: 30_000 });
+    await askWithImage(page, dataUrl, question);
 
     assert.equal(await page.locator('.msg.user img').count(), 1, 'the image is shown inline');
     const answer = (await page.locator('.msg.assistant .text').first().textContent())!;
@@ -78,19 +88,10 @@ test('chat page: a model trained with the question first gets the text part befo
     const card = (await (await fetch(`${url}/v1/models`)).json()) as { data: { image_placement?: string }[] };
     assert.equal(card.data[0].image_placement, 'last');
     const page = await browser.newPage();
-    await page.goto(url);
-    await page.waitForFunction(() => (globalThis as any).document.getElementById('model').textContent.includes('images'));
-    await page.click('#settings-toggle');
-    await page.fill('#temperature', '0');
-    await page.fill('#max_tokens', '20');
-    await page.dispatchEvent('#temperature', 'change');
+    await openGreedy(page, url, 20);
     const dataUrl = await pngDataUrl(20, 200, 40, 32);
-    await page.setInputFiles('#attach', { name: 'green.png', mimeType: 'image/png', buffer: Buffer.from(dataUrl.split(',')[1]!, 'base64') });
-    await page.waitForSelector('#attachments img');
     const question = 'What colour is it?';
-    await page.fill('#input', question);
-    await page.click('#send');
-    await page.waitForSelector('.msg.assistant[data-state=done]', { timeout: 30_000 });
+    await askWithImage(page, dataUrl, question);
     const answer = (await page.locator('.msg.assistant .text').first().textContent())!;
     const ask = async (content: unknown[]) => (await postJson(`${url}/v1/chat/completions`, { model: 'fake-gpt', temperature: 0, max_tokens: 20, messages: [{ role: 'user', content }] })).body.choices[0].message.content;
     const text = { type: 'text', text: question }, image = { type: 'image_url', image_url: { url: dataUrl } };
