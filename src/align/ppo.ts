@@ -300,7 +300,7 @@ export async function trainPpo(o: PpoOptions): Promise<PpoResult> {
   const validate = async (step: number): Promise<ValidationRow> => {
     const tv = Date.now();
     cm.model.training = false;
-    const comps = await withSaved(() => complete(serving, valPrompts.map((v) => v.ids), { maxTokens, temperature: 0, seed: 0 }));
+    const comps = await withSaved(() => complete(serving, valPrompts.map((v) => v.ids), { maxTokens, temperature: 0, seed: 0, batch: bs }));
     const s = scoreResponses(valPrompts.map((v, i) => ({ p: v.p, text: comps[i]!.text })));
     const sums = new Map<string, [number, number]>();
     valPrompts.forEach((v, i) => { const k = v.p.kind ?? v.p.tags?.[0] ?? ''; const a = sums.get(k) ?? [0, 0]; a[0] += s.scores[i]!; a[1]++; sums.set(k, a); });
@@ -330,10 +330,11 @@ export async function trainPpo(o: PpoOptions): Promise<PpoResult> {
   const rows: PpoRow[] = [];
   for (let step = 0; step < steps; step++) {
     const ts = Date.now();
-    // 1. rollouts through the serving engine
+    // 1. rollouts through the serving engine, all of a step's at once (decoding 128 rows per GEMM
+    //    instead of 16; the tokens are the same, since each sequence samples with its own seed)
     const chosen = sampler.next(bs / perPrompt).flatMap((i) => new Array<typeof prompts[number]>(perPrompt).fill(prompts[i]!));
     cm.model.training = false;
-    const comps = await complete(serving, chosen.map((c) => c.ids), { maxTokens, temperature, seed: hashAt(seed, 1000 + step) });
+    const comps = await complete(serving, chosen.map((c) => c.ids), { maxTokens, temperature, seed: hashAt(seed, 1000 + step), batch: bs });
     const rollouts: Rollout[] = [];
     chosen.forEach((c, i) => { if (comps[i]!.ids.length > 0) rollouts.push({ prompt: c.p, promptIds: c.ids, ids: comps[i]!.ids, text: comps[i]!.text, ended: comps[i]!.ended, group: Math.floor(i / perPrompt) }); });
     if (rollouts.length < 2) throw new InputError(`rlhf step ${step + 1}: fewer than 2 non-empty responses; prompts leave no room in the context of ${T}?`);
@@ -348,6 +349,8 @@ export async function trainPpo(o: PpoOptions): Promise<PpoResult> {
       return { ids, learn };
     });
     const full = padBatch(seqs, pad, T), trFull = targetRows(full);
+    // Not in a step scope: a scope keeps all its storage alive to its end, and this pass over the
+    // whole batch (128 rollouts) would hold about 3 GB; without one the GC frees it as it goes.
     const { oldLogp, oldValues, refLogp } = noGrad(() => {
       const f = policy.forward(full, trFull, temperature);
       const rl = tokenLogprobs(ref, full, trFull, temperature).logp;

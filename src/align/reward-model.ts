@@ -72,7 +72,8 @@ export class RewardModel {
     noGrad(() => {
       for (let i = 0; i < items.length; i += bs) {
         const seqs = items.slice(i, i + bs).map((it) => clipLeft(this.sequence(it.prompt, it.response), T));
-        const s = this.scores(padBatch(seqs, pad, T)).toArray();
+        // each batch's activations go back to the buffer pool at once (only host numbers leave)
+        const s = inStep(this.gpt.wte.backend, () => this.scores(padBatch(seqs, pad, T)).toArray());
         for (const x of s) out.push(opts.raw ? x : (x - this.norm.mean) / this.norm.std);
       }
     });

@@ -6,7 +6,7 @@
  * cache (keys/values of all earlier positions, read in place). The result equals a full
  * forward pass over each whole sequence (tested), at a cost proportional to the new tokens.
  */
-import { Tensor, noGrad } from '../tensor/index.ts';
+import { Tensor, noGrad, inStep } from '../tensor/index.ts';
 import type { Buf } from '../tensor/backend.ts';
 import * as ops from '../tensor/ops.ts';
 import type { GPT } from './gpt.ts';
@@ -52,7 +52,9 @@ export class Decoder {
         throw new OpError('decode', `sequence of ${it.cache.length + it.tokens.length} positions exceeds the context length ${Math.min(it.cache.capacity, c.contextLength)}`);
       }
     }
-    return noGrad(() => {
+    // Everything allocated here is garbage once the logits are on the host (the caches were
+    // allocated before): one step scope gives it back to the buffer pool at once.
+    return inStep(be, () => noGrad(() => {
       const ids = new Int32Array(total), pos = new Int32Array(total);
       let r = 0;
       for (const it of items) for (let i = 0; i < it.tokens.length; i++, r++) { ids[r] = it.tokens[i]!; pos[r] = it.cache.length + i; }
@@ -124,6 +126,6 @@ export class Decoder {
         w += rows;
       }
       return out;
-    });
+    }));
   }
 }

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { BufferPool, type CpuBuf } from '../../src/tensor/backends/cpu-buf.ts';
+import { BufferPool, sizeClass, type CpuBuf } from '../../src/tensor/backends/cpu-buf.ts';
 import { loadNativeBackend, nativeLoadError, type NativeBackend } from '../../src/tensor/backends/native.ts';
 import { ReferenceBackend } from '../../src/tensor/backends/reference.ts';
 import { Tensor, inStep } from '../../src/tensor/tensor.ts';
@@ -216,3 +216,46 @@ test('training steps in step scopes reuse poisoned storage and match the referen
     be.pool.poison = false;
   }
 });
+
+test('size classes: lengths from 4,096 elements share storage within 1/8 of their power of two', () => {
+  assert.equal(sizeClass(4095), 4095);
+  assert.equal(sizeClass(4096), 4096);
+  assert.equal(sizeClass(4097), 4608);
+  assert.equal(sizeClass(5000), 5120);
+  for (let n = 4096; n < 1 << 22; n = Math.ceil(n * 1.37)) {
+    const c = sizeClass(n);
+    assert.ok(c >= n && c <= n * 1.125, `class of ${n} is ${c}`);
+  }
+  const pool = new BufferPool(1 << 20);
+  inPoolStep(pool, () => { (pool.alloc('float32', 5000).data as Float32Array).fill(2); });
+  // the next step asks for another length of the same class: it gets the storage, as a view of its own length
+  inPoolStep(pool, () => {
+    const b = pool.alloc('float32', 5100);
+    assert.equal(pool.reused, 1);
+    assert.equal(b.data.length, 5100);
+    assert.equal(b.data.buffer.byteLength, 5120 * 4);
+    assert.ok((b.data as Float32Array).every((v) => v === 0), 'zero-filled over its own length');
+  });
+  // and gives back the whole array: a request of the full class length reuses it too
+  inPoolStep(pool, () => assert.equal(pool.alloc('float32', 5120, false).data.length, 5120));
+  assert.equal(pool.reused, 2);
+});
+
+test('over the cap the pool lets go of the least recently used storage one array at a time', () => {
+  const pool = new BufferPool(1 << 20); // 1 MiB
+  inPoolStep(pool, () => { for (let i = 0; i < 8; i++) pool.alloc('float32', 65536); }); // a 2 MiB step
+  assert.equal(pool.pooledBytes, 8 * 65536 * 4, 'after a step the pool keeps at least its bytes');
+  // A small step's storage comes back into a pool over its 1 MiB cap: five large arrays make room, three stay.
+  inPoolStep(pool, () => { pool.alloc('float32', 8192); });
+  assert.equal(pool.pooledBytes, 3 * 65536 * 4 + 8192 * 4);
+  const created = pool.created;
+  inPoolStep(pool, () => { for (let i = 0; i < 8; i++) pool.alloc('float32', 65536); });
+  assert.equal(pool.created, created + 5, 'the large step finds 3 of its 8 arrays again');
+});
+
+function inPoolStep<T>(pool: BufferPool, fn: () => T): T {
+  pool.beginStep();
+  const r = fn();
+  pool.endStep();
+  return r;
+}

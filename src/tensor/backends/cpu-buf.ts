@@ -106,31 +106,37 @@ export class BufferPool {
   /** A buffer of `length` elements: zero-filled, or with unspecified (old) contents when `zero` is false. */
   alloc(dtype: DType, length: number, zero = true): CpuBuf {
     if (length < this.minLength) return new CpuBuf(allocHost(dtype, length));
-    const k = key(dtype, length);
+    const size = this.capBytes > 0 ? sizeClass(length) : length;
+    const k = key(dtype, size);
     const list = this.free.get(k);
-    let data: HostArray | undefined;
+    let full: HostArray | undefined;
     if (list) {
       this.free.delete(k); // re-inserted as the most recently used
-      data = list.pop();
+      full = list.pop();
       if (list.length) this.free.set(k, list);
     }
-    if (data) {
-      this.bytes -= data.byteLength;
+    // A request shorter than its size class gets a view of the first `length` elements.
+    const view = (a: HostArray) => (a.length === length ? a : a.subarray(0, length));
+    let data: HostArray;
+    if (full) {
+      this.bytes -= full.byteLength;
+      data = view(full);
       if (zero) data.fill(0);
       this.reused++;
     } else {
-      data = allocHost(dtype, length);
+      full = allocHost(dtype, size);
+      data = view(full);
       this.created++;
     }
     const b = new CpuBuf(data);
     if (this.scope) {
       // Past stepBytes a step's buffers are plain arrays: the GC can free them during the step,
       // which bounds its peak (storage recorded here stays alive until the step ends).
-      if (this.capBytes > 0 && this.scopeBytes + data.byteLength <= this.stepBytes) {
+      if (this.capBytes > 0 && this.scopeBytes + full.byteLength <= this.stepBytes) {
         this.scope.push(b);
-        this.scopeBytes += data.byteLength;
+        this.scopeBytes += full.byteLength;
       } else this.unpooled++;
-    } else if (this.pending + data.byteLength <= this.pendingBytes) {
+    } else if (this.pending + full.byteLength <= this.pendingBytes) {
       this.track(b);
     } else this.unpooled++;
     return b;
@@ -139,7 +145,7 @@ export class BufferPool {
   private track(b: CpuBuf): void {
     const data = b.data;
     this.registry.register(b, data);
-    this.pending += data.byteLength;
+    this.pending += data.buffer.byteLength;
   }
 
   /** Opens a step scope (see the class comment); one at a time. */
@@ -181,16 +187,18 @@ export class BufferPool {
   /** Storage kept for reuse now, in bytes. */
   get pooledBytes(): number { return this.bytes; }
 
-  /** Takes back the storage of a collected buffer; over the cap, the least recently used sizes go first. */
-  private give(data: HostArray, cap = this.capBytes): void {
+  /** Takes back the storage of a collected or released buffer; over the cap, the least recently used sizes go first. */
+  private give(given: HostArray, cap = this.capBytes): void {
+    const data = whole(given);
     if (data.byteLength > cap) return;
     if (this.poison) data.fill(data instanceof Int32Array ? -(2 ** 31) : Number.NaN);
     const k = key(data instanceof Float32Array ? 'float32' : data instanceof Int32Array ? 'int32' : 'float64', data.length);
     for (const [old, list] of this.free) {
       if (this.bytes + data.byteLength <= cap) break;
       if (old === k) continue;
-      for (const d of list) this.bytes -= d.byteLength;
-      this.free.delete(old);
+      // one array at a time: the other sizes keep what the cap leaves room for
+      while (list.length > 0 && this.bytes + data.byteLength > cap) this.bytes -= list.pop()!.byteLength;
+      if (list.length === 0) this.free.delete(old);
     }
     if (this.bytes + data.byteLength > cap) return; // its own size fills the pool
     const list = this.free.get(k);
@@ -200,4 +208,22 @@ export class BufferPool {
 }
 
 function key(dtype: DType, length: number): string { return `${dtype}:${length}`; }
+
+/**
+ * Elements the pool allocates for a request of `length`: from 4,096 elements up, sizes round up to
+ * the next multiple of 1/8 of their power of two (at most 12.5% unused). Batches whose padded
+ * length changes from step to step (RLHF rollouts, packed SFT rows) then find storage of the
+ * right class in the pool instead of allocating fresh arrays at every step.
+ */
+export function sizeClass(length: number): number {
+  if (length < 4096) return length;
+  const q = 2 ** Math.floor(Math.log2(length)) / 8;
+  return Math.ceil(length / q) * q;
+}
+
+/** The whole array a pooled buffer is a view of (pool views always start at offset 0). */
+function whole(a: HostArray): HostArray {
+  if (a.byteLength === a.buffer.byteLength) return a;
+  return a instanceof Float32Array ? new Float32Array(a.buffer) : a instanceof Int32Array ? new Int32Array(a.buffer) : new Float64Array(a.buffer as ArrayBuffer);
+}
 
