@@ -230,33 +230,6 @@ test('cached batches equal rendered ones, and are read back from the cache', asy
   }
 });
 
-test('prefetch: a stream renders the next chunk ahead and serves the same samples', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'lumen-vis-'));
-  try {
-    const opts = { seed: 5, size: 16, tasks: ['color', 'number'] as VisualTask[] };
-    const ahead = new VisualDataset({ ...opts, cacheDir: dir, prefetch: true });
-    const first = await ahead.batch(0, 4);
-    const sub = join(dir, readdirSync(dir)[0]!);
-    // chunk 1 is being rendered although nothing asked for it yet
-    for (let t = 0; t < 200 && !readdirSync(sub).includes('chunk-1.rgb'); t++) await new Promise((r) => setTimeout(r, 50));
-    assert.deepEqual(readdirSync(sub).sort(), ['chunk-0.json', 'chunk-0.rgb', 'chunk-1.json', 'chunk-1.rgb']);
-    const steps = [first];
-    for (let s = 250; s < 270; s += 4) steps.push(await ahead.batch(s, 4)); // into chunk 1, which starts chunk 2
-    const got = steps.flat(), want = [...await new VisualDataset(opts).batch(0, 4), ...await new VisualDataset(opts).batch(250, 20)];
-    assert.deepEqual(got.map((x) => [x.index, x.question, x.answer, x.rgb]), want.map((x) => [x.index, x.question, x.answer, x.rgb]));
-    for (let t = 0; t < 200 && !readdirSync(sub).includes('chunk-2.rgb'); t++) await new Promise((r) => setTimeout(r, 50));
-    assert.ok(readdirSync(sub).includes('chunk-2.json'));
-    // without the option nothing is rendered ahead
-    const dir2 = mkdtempSync(join(tmpdir(), 'lumen-vis-'));
-    await new VisualDataset({ ...opts, cacheDir: dir2 }).batch(0, 4);
-    await new Promise((r) => setTimeout(r, 1000)); // enough to render a chunk of 16-pixel images
-    assert.deepEqual(readdirSync(join(dir2, readdirSync(dir2)[0]!)).sort(), ['chunk-0.json', 'chunk-0.rgb']);
-    rmSync(dir2, { recursive: true, force: true });
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
-
 test('renderSvgs (many scenes per sharp call) gives the pixels of renderSvg one at a time, for every task', async () => {
   for (const size of [16, 48]) {
     // 20 scenes: a sheet with a partial second row.

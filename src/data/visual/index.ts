@@ -186,11 +186,6 @@ export interface DatasetOptions extends VisualOptions {
   cacheDir?: string;
   /** sharp calls in flight, each rendering up to 64 scenes (default 4). */
   concurrency?: number;
-  /**
-   * With a cacheDir: when a chunk is first used, start rendering (or reading) the next one in the
-   * background, so that a stream read in order rarely waits for sharp (training streams).
-   */
-  prefetch?: boolean;
 }
 
 /** Samples per cache file. */
@@ -251,23 +246,14 @@ export class VisualDataset {
     let p = this.recent.get(c);
     if (p) this.recent.delete(c); // re-inserted below as the newest
     else {
-      const loading = this.ahead?.c === c ? this.ahead.p : this.loadChunk(c);
-      if (this.ahead?.c === c) this.ahead = null;
+      const loading = this.loadChunk(c);
       loading.catch(() => { if (this.recent.get(c) === loading) this.recent.delete(c); }); // a failed load is not kept; the caller sees the error
       p = loading;
     }
     this.recent.set(c, p);
     while (this.recent.size > RECENT) this.recent.delete(this.recent.keys().next().value!);
-    if (this.opts.prefetch && !this.recent.has(c + 1) && this.ahead?.c !== c + 1) {
-      const next = this.loadChunk(c + 1);
-      next.catch(() => {}); // seen (and reported) by the read that asks for the chunk
-      this.ahead = { c: c + 1, p: next };
-    }
     return p;
   }
-
-  /** The chunk being loaded ahead of the stream (DatasetOptions.prefetch). */
-  private ahead: { c: number; p: Promise<LoadedChunk> } | null = null;
 
   /** Renders chunk c or loads it from the cache directory. */
   private async loadChunk(c: number): Promise<LoadedChunk> {
