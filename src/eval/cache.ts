@@ -8,14 +8,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeJsonAtomic } from '../util/fs.ts';
-
-/** JSON with object keys sorted, so equal requests hash equally whatever their key order. */
-export function canonicalJson(v: unknown): string {
-  if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  const o = v as Record<string, unknown>;
-  return `{${Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
-}
+import { canonicalJson } from '../util/json.ts';
 
 /** A content-addressed store of request → response. */
 export class ResponseCache {

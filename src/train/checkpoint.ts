@@ -17,6 +17,7 @@ import { GPT } from '../models/gpt.ts';
 import { parseGPTConfig, type GPTConfig } from '../models/config.ts';
 import { writeJsonAtomic, writeFileAtomic } from '../util/fs.ts';
 import { InputError } from '../util/errors.ts';
+import { canonicalJson } from '../util/json.ts';
 import type { AdamW } from './optimizer.ts';
 
 function hostF32(t: Tensor): Float32Array {
@@ -122,29 +123,22 @@ export function copyInto(src: string, dir: string, name: string): void {
 /** Keys of a training recipe that a resume may change: the length and the logging, evaluation and checkpoint cadence. */
 export const RESUMABLE_KEYS = ['steps', 'logEvery', 'evalEvery', 'evalBatches', 'evalSamples', 'checkpointEvery'] as const;
 
-/** JSON with object keys sorted, so that two records compare by content. */
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
-  if (v && typeof v === 'object') return `{${Object.keys(v).sort().filter((k) => (v as Record<string, unknown>)[k] !== undefined).map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(',')}}`;
-  return JSON.stringify(v) ?? 'null';
-}
-
 /**
  * A resume continues the recipe its run was started with: compares the `train` record of
  * DIR/config.json with this invocation's recipe and throws an InputError naming every key that
  * differs (other than RESUMABLE_KEYS). Keys the saved record lacks (added by a later Lumen)
- * are not compared. Without a saved record there is nothing to compare.
+ * are not compared. Without a saved state or record there is nothing to compare.
  */
 export function checkResumeRecipe(dir: string, train: Record<string, unknown>): void {
   const p = join(dir, 'config.json');
-  if (!existsSync(p)) return;
+  if (!existsSync(join(dir, 'state.safetensors')) || !existsSync(p)) return; // nothing to resume
   let saved: unknown;
   try { saved = (JSON.parse(readFileSync(p, 'utf8')) as { train?: unknown }).train; } catch (e) { throw new InputError(`${p}: not valid JSON (${(e as Error).message})`); }
   if (!saved || typeof saved !== 'object') return;
   const now = JSON.parse(JSON.stringify(train)) as Record<string, unknown>;
-  const differ = Object.keys(saved).filter((k) => !(RESUMABLE_KEYS as readonly string[]).includes(k) && k in now && canonical((saved as Record<string, unknown>)[k]) !== canonical(now[k]));
+  const differ = Object.keys(saved).filter((k) => !(RESUMABLE_KEYS as readonly string[]).includes(k) && k in now && canonicalJson((saved as Record<string, unknown>)[k]) !== canonicalJson(now[k]));
   if (differ.length) {
-    const show = (v: unknown) => { const s = canonical(v); return s.length > 60 ? s.slice(0, 57) + '...' : s; };
+    const show = (v: unknown) => { const s = canonicalJson(v); return s.length > 60 ? s.slice(0, 57) + '...' : s; };
     const list = differ.map((k) => `${k} (saved ${show((saved as Record<string, unknown>)[k])}, now ${show(now[k])})`).join('; ');
     throw new InputError(`cannot resume ${dir}: it was trained with another recipe: ${list}. Rerun with the saved settings, or train into a new directory`);
   }

@@ -438,7 +438,7 @@ export async function trainMultimodal(o: MMTrainOptions): Promise<{ model: Multi
   for (const f of readdirSync(o.outDir)) if (/^\..*\.tmp$/.test(f)) rmSync(join(o.outDir, f), { force: true });
   let step = 0, samples = 0, positions = 0;
   const extra = { train: { ...cfg, model: undefined, vision: undefined }, kind: 'multimodal' };
-  if (o.resume && existsSync(join(o.outDir, 'state.safetensors'))) checkResumeRecipe(o.outDir, extra.train);
+  if (o.resume) checkResumeRecipe(o.outDir, extra.train);
   const st = o.resume ? loadState(o.outDir, model, probe, opt) : null;
   if (st) {
     ({ step, samples, positions } = st);

@@ -176,7 +176,7 @@ export async function train(o: TrainOptions): Promise<{ model: GPT; last: Metric
   for (const f of readdirSync(o.outDir)) if (/^\..*\.tmp$/.test(f)) rmSync(join(o.outDir, f), { force: true });
   let step = 0, tokens = 0;
   if (o.resume) {
-    if (existsSync(join(o.outDir, 'state.safetensors'))) checkResumeRecipe(o.outDir, extra.train);
+    checkResumeRecipe(o.outDir, extra.train);
     const st = loadState(o.outDir, model, opt);
     if (st) {
       step = st.step; tokens = st.tokens;
