@@ -52,8 +52,8 @@ import { RewardModel } from './reward-model.ts';
 import { complete } from './policy-model.ts';
 import { GPTInferenceModel } from '../serve/gpt-model.ts';
 import {
-  appendMetrics, EpochSampler, fineTuneOptimizer, gatherRows, host, loadChatModel, padBatch, readMetrics, renderPrompt, resetMetrics,
-  targetRows, tokenLogprobs, type SeqBatch,
+  appendMetrics, EpochSampler, fineTuneOptimizer, gatherRows, host, loadChatModel, packBatch, readMetrics, renderPrompt, resetMetrics,
+  targetRows, tokenLogprobs, type SeqBatch, type Sequence,
 } from './train-utils.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -262,6 +262,8 @@ export async function trainPpo(o: PpoOptions): Promise<PpoResult> {
   const rules = o.rules ?? new RuleRewardModel();
   const kl: KlController = klOpt.kind === 'fixed' ? new FixedKlController(klOpt.beta) : new AdaptiveKlController(klOpt);
   const T = cm.model.config.contextLength, pad = cm.tok.specialTokenId('<|pad|>');
+  // Scoring and updates pack rollouts into rows of twice the context (see packBatch).
+  const packRow = 2 * T;
   const prompts = o.prompts.map((p) => ({ p, ids: renderPrompt(cm.tok, p.prompt) })).filter((x) => x.ids.length < T - 1);
   if (prompts.length === 0) throw new InputError(`rlhf: every prompt is longer than the context of ${T}`);
   const serving = new GPTInferenceModel(cm.model, cm.tok, 'policy');
@@ -318,6 +320,25 @@ export async function trainPpo(o: PpoOptions): Promise<PpoResult> {
     return row;
   };
   const saveValueHead = () => writeSafetensors(join(o.outDir, 'value_head.safetensors'), Object.fromEntries(policy.valueHead.params().map((p) => [p.name, { shape: p.tensor.shape, data: host(p.tensor) }])));
+  /**
+   * Old log-probs, values and reference log-probs of the sampled tokens, at `offs[i]` for rollout
+   * i. Minibatch by minibatch, each in a step scope: one scope over the whole batch of 128 would
+   * hold about 3 GB to its end, and outside scopes every pass allocated fresh storage.
+   */
+  const scoreRollouts = (seqs: readonly Sequence[], offs: readonly number[]) => {
+    const total = offs[offs.length - 1]! + seqs[seqs.length - 1]!.ids.length;
+    const oldLogp = new Float32Array(total), oldValues = new Float32Array(total), refLogp = new Float32Array(total);
+    for (let s = 0; s < seqs.length; s += mb) {
+      const idx = seqs.slice(s, s + mb).map((_, j) => s + j);
+      const batch = packBatch(idx.map((i) => seqs[i]!), pad, packRow, T), tr = targetRows(batch);
+      noGrad(() => inStep(opt.backend, () => {
+        const f = policy.forward(batch, tr, temperature);
+        const rl = tokenLogprobs(ref, batch, tr, temperature).logp;
+        scatterRows(batch.order.map((j) => idx[j]!), seqs, offs, [[f.logp.toArray() as Float32Array, oldLogp], [f.values.toArray() as Float32Array, oldValues], [rl.toArray() as Float32Array, refLogp]]);
+      }));
+    }
+    return { oldLogp, oldValues, refLogp };
+  };
   let best: ValidationRow | null = null;
 
   ensureDir(o.outDir);
@@ -348,18 +369,12 @@ export async function trainPpo(o: PpoOptions): Promise<PpoResult> {
       for (let t = r.promptIds.length; t < ids.length; t++) learn[t] = 1;
       return { ids, learn };
     });
-    const full = padBatch(seqs, pad, T), trFull = targetRows(full);
-    // Not in a step scope: a scope keeps all its storage alive to its end, and this pass over the
-    // whole batch (128 rollouts) would hold about 3 GB; without one the GC frees it as it goes.
-    const { oldLogp, oldValues, refLogp } = noGrad(() => {
-      const f = policy.forward(full, trFull, temperature);
-      const rl = tokenLogprobs(ref, full, trFull, temperature).logp;
-      return { oldLogp: host(f.logp), oldValues: host(f.values), refLogp: host(rl) };
-    });
-    // 3. per-token rewards, GAE
+    // per-token arrays: rollout i's response tokens at offs[i]
     const offs: number[] = [];
     let off = 0;
     for (const r of rollouts) { offs.push(off); off += r.ids.length; }
+    const { oldLogp, oldValues, refLogp } = scoreRollouts(seqs, offs);
+    // 3. per-token rewards, GAE
     const beta = kl.value;
     const advs: number[][] = [], rets: number[][] = [];
     let klSum = 0;
@@ -379,11 +394,11 @@ export async function trainPpo(o: PpoOptions): Promise<PpoResult> {
       const order = shuffler.shuffle(rollouts.map((_, i) => i));
       for (let s = 0; s < order.length; s += mb) {
         const idx = order.slice(s, s + mb);
-        const batch = padBatch(idx.map((i) => seqs[i]!), pad, T), tr = targetRows(batch);
+        const batch = packBatch(idx.map((i) => seqs[i]!), pad, packRow, T), tr = targetRows(batch);
         const n = tr.rows.length;
         const oLp = new Float32Array(n), oV = new Float32Array(n), A = new Float32Array(n), R = new Float32Array(n);
         let w = 0;
-        for (const i of idx) {
+        for (const i of batch.order.map((j) => idx[j]!)) {
           const a = offs[i]!;
           for (let t = 0; t < rollouts[i]!.ids.length; t++, w++) { oLp[w] = oldLogp[a + t]!; oV[w] = oldValues[a + t]!; A[w] = white[i]![t]!; R[w] = rets[i]![t]!; }
         }
@@ -440,6 +455,22 @@ export async function trainPpo(o: PpoOptions): Promise<PpoResult> {
   writeJsonAtomic(join(o.outDir, 'rlhf-summary.json'), summary);
   await writePpoPlots(o.outDir, readMetrics(metricsPath) as unknown as PpoRow[], validation, selectedStep);
   return { policy: best === null || best.step === steps ? cm.model : loadModel(o.outDir), rows, outDir: o.outDir, seconds, validation, selectedStep };
+}
+
+/**
+ * Copies per-token values of a packed batch, in its flat order (the sequences `order`, each with
+ * one value per learned token), to each sequence's place `offs[i]` in the per-token arrays: for
+ * each pair [from, to].
+ */
+function scatterRows(order: readonly number[], seqs: readonly Sequence[], offs: readonly number[], pairs: readonly [Float32Array, Float32Array][]): void {
+  let r = 0;
+  for (const i of order) {
+    let n = 0;
+    for (const l of seqs[i]!.learn) n += l;
+    for (const [from, to] of pairs) to.set(from.subarray(r, r + n), offs[i]!);
+    r += n;
+  }
+  for (const [from] of pairs) if (r !== from.length) throw new InputError(`rlhf: internal mismatch of response tokens (${r} vs ${from.length})`);
 }
 
 /** Each score minus the mean score of its group (the responses to the same prompt). */

@@ -29,65 +29,16 @@ import { InputError } from '../util/errors.ts';
 import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../util/fs.ts';
 import type { Conversation } from './loaders.ts';
 import {
-  appendMetrics, fineTuneLr, fineTuneOptimizer, hasImages, holdOut, loadChatModel, resetMetrics, toTemplateMessages, readMetrics, type Sequence,
+  appendMetrics, buildPackedBatch, fineTuneLr, fineTuneOptimizer, hasImages, holdOut, loadChatModel, packRows, resetMetrics, toTemplateMessages, readMetrics,
+  type PackedBatch, type Sequence,
 } from './train-utils.ts';
+
+export { buildPackedBatch, packRows, type PackedBatch } from './train-utils.ts';
 
 /** A conversation rendered for SFT: ids and the assistant mask. */
 export function renderConversation(tok: Tokenizer, c: Conversation): Sequence {
   const r = renderChat(tok, toTemplateMessages(c.messages));
   return { ids: r.ids, learn: r.assistantMask };
-}
-
-/** A packed batch: rows of several conversations. */
-export interface PackedBatch {
-  B: number;
-  T: number;
-  /** (B, T) token ids (padding: `<|pad|>`). */
-  ids: Int32Array;
-  /** (B, T) next-token targets; -100 where the next token is not an assistant token of the same conversation. */
-  targets: Int32Array;
-  /** (B, T) positions, restarting at 0 for every conversation. */
-  positions: Int32Array;
-  /** (B, 1, T, T) additive mask: 0 within a conversation, −∞ across (padding is its own block). */
-  mask: Float32Array;
-  /** Learned tokens in the batch. */
-  learned: number;
-}
-
-/** First-fit packing of sequence lengths into rows of capacity T; returns the sequence indices of each row, in order. */
-export function packRows(lengths: readonly number[], T: number): number[][] {
-  const rows: number[][] = [], room: number[] = [];
-  lengths.forEach((n, i) => {
-    if (n > T) throw new InputError(`packRows: sequence ${i} has ${n} tokens, more than the row length ${T}`);
-    let r = room.findIndex((x) => x >= n);
-    if (r < 0) { rows.push([]); room.push(T); r = rows.length - 1; }
-    rows[r]!.push(i); room[r]! -= n;
-  });
-  return rows;
-}
-
-/** Builds the packed batch of `rows` (each a list of sequences) with row length T. */
-export function buildPackedBatch(rows: readonly (readonly Sequence[])[], T: number, padId: number): PackedBatch {
-  const B = rows.length;
-  const ids = new Int32Array(B * T).fill(padId), targets = new Int32Array(B * T).fill(-100), positions = new Int32Array(B * T);
-  const mask = new Float32Array(B * T * T).fill(-Infinity);
-  let learned = 0;
-  rows.forEach((row, b) => {
-    const seg = new Int32Array(T).fill(-1);
-    let t0 = 0;
-    row.forEach((s, k) => {
-      const n = s.ids.length;
-      if (t0 + n > T) throw new InputError(`buildPackedBatch: row ${b} holds ${t0 + n} tokens, more than ${T}`);
-      for (let i = 0; i < n; i++) {
-        ids[b * T + t0 + i] = s.ids[i]!; positions[b * T + t0 + i] = i; seg[t0 + i] = k;
-        if (i + 1 < n && s.learn[i + 1]) { targets[b * T + t0 + i] = s.ids[i + 1]!; learned++; }
-      }
-      t0 += n;
-    });
-    for (let i = t0; i < T; i++) positions[b * T + i] = i - t0;
-    for (let q = 0; q < T; q++) for (let k = 0; k < T; k++) if (seg[q] === seg[k]) mask[(b * T + q) * T + k] = 0;
-  });
-  return { B, T, ids, targets, positions, mask, learned };
 }
 
 /** Mean assistant-token loss of a packed batch (with gradients). */

@@ -154,7 +154,19 @@ export class GPT {
     const c = this.config;
     if (ids.dtype !== 'int32' || ids.ndim !== 2) throw new OpError('gpt.forward', `ids must be int32 (B, T), got ${ids.dtype} [${ids.shape.join(', ')}]`);
     const [B, T] = ids.shape as [number, number];
-    if (T > c.contextLength) throw new OpError('gpt.forward', `sequence length ${T} exceeds the context length ${c.contextLength}`);
+    // Explicit positions (packed rows of several sequences) may make a row longer than the
+    // context; what must stay inside it is every position.
+    if (opts.positions) {
+      if (!(opts.positions.dtype === 'int32' && opts.positions.shape.length === 2 && opts.positions.shape[0] === B && opts.positions.shape[1] === T)) {
+        throw new OpError('gpt.forward', `positions must be int32 [${B}, ${T}], got ${opts.positions.dtype} [${opts.positions.shape.join(', ')}]`);
+      }
+      if (T > c.contextLength) {
+        const p = opts.positions.toArray();
+        let max = 0;
+        for (let i = 0; i < p.length; i++) if (p[i]! > max) max = p[i]!;
+        if (max >= c.contextLength) throw new OpError('gpt.forward', `position ${max} exceeds the context length ${c.contextLength}`);
+      }
+    } else if (T > c.contextLength) throw new OpError('gpt.forward', `sequence length ${T} exceeds the context length ${c.contextLength}`);
     const positions = opts.positions ?? defaultPositions(B, T, ids);
     let x = this.embed(ids, positions, opts.splice);
     if (this.training && c.dropout > 0) x = ops.dropout(x, c.dropout, ((opts.dropoutSeed ?? 0) * 31 + 17) >>> 0);

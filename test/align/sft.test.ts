@@ -9,6 +9,7 @@ import { loadModel } from '../../src/train/checkpoint.ts';
 import { parseConversations } from '../../src/align/loaders.ts';
 import { buildPackedBatch, packRows, renderConversation, trainSft } from '../../src/align/sft.ts';
 import { tinyChatModel } from './train-fixture.ts';
+import { packBatch, padBatch, tokenLogprobs } from '../../src/align/train-utils.ts';
 
 const CONVS = parseConversations([
   { messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'What is the capital of Paxek?' }, { role: 'assistant', content: 'The capital of Paxek is Oroulo.' }] },
@@ -92,4 +93,31 @@ test('an interrupted SFT run resumes exactly (same weights as an uninterrupted r
   for (let i = 0; i < wa.length; i++) diff = Math.max(diff, Math.abs(wa[i]! - wb[i]!));
   assert.equal(diff, 0);
   assert.equal(readFileSync(join(b, 'metrics.jsonl'), 'utf8').trim().split('\n').length, 8);
+});
+
+test('packBatch: rows longer than the context score every sequence as padBatch does, in the order it reports', async () => {
+  const dir = await tinyChatModel({ contextLength: 64 });
+  const tok = Tokenizer.load(dir);
+  const model = loadModel(dir);
+  const pad = tok.specialTokenId('<|pad|>'), T = model.config.contextLength;
+  const seqs = [...CONVS, ...CONVS.slice(0, 2)].map((c) => renderConversation(tok, c)).map((s) => ({ ids: s.ids.slice(0, T), learn: s.learn.slice(0, T) }));
+  const packed = packBatch(seqs, pad, 2 * T, T);
+  assert.equal(packed.T, 2 * T);
+  assert.ok(packed.B < seqs.length, `${seqs.length} sequences in ${packed.B} rows`);
+  assert.deepEqual([...packed.order].sort((x, y) => x - y), seqs.map((_, i) => i), 'every sequence once');
+  for (const p of packed.positions!) assert.ok(p < T, 'every position inside the context');
+  const got = noGrad(() => tokenLogprobs(model, packed).logp.toArray());
+  // the same sequences one by one, padded: per-token log-probs in the packed order
+  const want: number[] = [];
+  for (const i of packed.order) want.push(...noGrad(() => tokenLogprobs(model, padBatch([seqs[i]!], pad, T)).logp.toArray()));
+  assert.equal(got.length, want.length);
+  let maxDiff = 0;
+  for (let i = 0; i < got.length; i++) maxDiff = Math.max(maxDiff, Math.abs(got[i]! - want[i]!));
+  assert.ok(maxDiff < 1e-4, `packed log-probs differ from padded ones by ${maxDiff}`);
+  // a row longer than the context still needs positions inside it
+  const ids = Tensor.from(packed.ids, [packed.B, packed.T]);
+  assert.throws(() => model.hidden(ids), /exceeds the context length/);
+  const wrong = Int32Array.from(packed.positions!, (_, i) => i % (2 * T));
+  assert.throws(() => model.hidden(ids, { positions: Tensor.from(wrong, [packed.B, packed.T]) }), /position 127 exceeds the context length 64/);
+  assert.throws(() => packBatch([{ ids: new Array(T + 1).fill(1), learn: new Uint8Array(T + 1) }], pad, 2 * T, T), /exceeds the model's context of 64/);
 });
