@@ -245,6 +245,10 @@ static inline void transpose_tile(const float *s, int64_t rs, int rows, int np, 
     for (int i = 0; i < rows; i++) dst[p * ld + i] = t[i][p];
 }
 
+/* source rows packed at a time, per panel (see pack_at_rows) */
+#define PACK_P 8
+static void pack_at_rows(const float *src, int64_t cs, int64_t mc, int64_t kc, int64_t p0, int64_t p1, int MR, float *blk);
+
 /* Rows [0, mc) x k of op(A): element (i, p) at src[i*rs + p*cs]; either rs == 1 or cs == 1. */
 static void pack_a_full(const float *src, int64_t rs, int64_t cs, int64_t mc, int64_t k, int MR, int64_t KC,
                         int64_t bstride, float *dst) {
@@ -263,14 +267,26 @@ static void pack_a_full(const float *src, int64_t rs, int64_t cs, int64_t mc, in
         }
       }
     } else {                                        /* A transposed: columns of op(A) contiguous in i */
-      for (int64_t p = 0; p < kc; p++) {
-        const float *row = src + (pc + p) * cs;
-        for (int64_t r = 0; r < npan; r++) {
-          int rows = (int)(mc - r * MR < MR ? mc - r * MR : MR);
-          float *d = blk + r * MR * kc + p * MR;
-          copy_small(d, row + r * MR, rows);
-          if (rows < MR) memset(d + rows, 0, sizeof(float) * (size_t)(MR - rows));
-        }
+      pack_at_rows(src + pc * cs, cs, mc, kc, 0, kc, MR, blk);
+    }
+  }
+}
+
+/* Transposed A (op(A) element (i, p) at src[p*cs + i]), k-rows [p0, p1) of one KC slice of kc
+ * rows, all mc rows of op(A): into the slice's panels at blk. PACK_P source rows at a time, panel
+ * by panel: writing one MR-float piece of every panel per source row instead puts each panel's
+ * partial cache line at a stride of MR·kc floats (6 KB for 6 x 256, or 16 KB), which lands all
+ * panels in the same few L1 sets; lines were evicted half written and packing ran at 1-2 GB/s. */
+static void pack_at_rows(const float *src, int64_t cs, int64_t mc, int64_t kc, int64_t p0, int64_t p1, int MR, float *blk) {
+  const int64_t npan = (mc + MR - 1) / MR;
+  for (int64_t q0 = p0; q0 < p1; q0 += PACK_P) {
+    int64_t q1 = q0 + PACK_P < p1 ? q0 + PACK_P : p1;
+    for (int64_t r = 0; r < npan; r++) {
+      int rows = (int)(mc - r * MR < MR ? mc - r * MR : MR);
+      for (int64_t p = q0; p < q1; p++) {
+        float *d = blk + r * MR * kc + p * MR;
+        copy_small(d, src + p * cs + r * MR, rows);
+        if (rows < MR) memset(d + rows, 0, sizeof(float) * (size_t)(MR - rows));
       }
     }
   }
@@ -284,14 +300,16 @@ static void pack_b_full(const float *src, int64_t rs, int64_t cs, int64_t k, int
   for (int64_t pc = 0; pc < k; pc += KC) {
     int64_t kc = k - pc < KC ? k - pc : KC;
     float *blk = dst + (pc / KC) * bstride + q0 * NR * kc;   /* panels q0.. of this slice */
-    if (cs == 1) {                                  /* B row-major: read whole rows of B */
-      for (int64_t p = 0; p < kc; p++) {
-        const float *row = src + (pc + p) * rs;
+    if (cs == 1) {                                  /* B row-major: PACK_P whole rows of B at a time */
+      for (int64_t p0 = 0; p0 < kc; p0 += PACK_P) {
+        int64_t p1 = p0 + PACK_P < kc ? p0 + PACK_P : kc;
         for (int64_t q = 0; q < npan; q++) {
           int cols = (int)(nc - q * NR < NR ? nc - q * NR : NR);
-          float *d = blk + q * NR * kc + p * NR;
-          copy_small(d, row + q * NR, cols);
-          if (cols < NR) memset(d + cols, 0, sizeof(float) * (size_t)(NR - cols));
+          for (int64_t p = p0; p < p1; p++) {
+            float *d = blk + q * NR * kc + p * NR;
+            copy_small(d, src + (pc + p) * rs + q * NR, cols);
+            if (cols < NR) memset(d + cols, 0, sizeof(float) * (size_t)(NR - cols));
+          }
         }
       }
     } else {                                        /* B transposed: rows of B^T contiguous in k */
@@ -316,11 +334,16 @@ static int64_t round_up(int64_t x, int64_t q) { return (x + q - 1) / q * q; }
 
 /* packed B of one column block is kept under this many floats (it lives in L3) */
 #define B_BUDGET ((int64_t)3 << 20)
+/* a transposed A is packed whole, once, when it takes at most this many floats (see pack_at_task) */
+#define AT_BUDGET ((int64_t)8 << 20)
+
+/* All rows of op(A) packed once: slice s, panel r at p + s*bstride + r*MR*kc(s). */
+typedef struct { const float *p; int64_t bstride; } packed_a;
 
 /* Rows [m0, m1) x columns [jc, jc + nc) of C (batch item bi) against B already packed in Bp:
  * packs A one MC block of rows at a time (over the whole of k) and runs the microkernels. */
 static void gemm_rows(const lm_gemm_args *g, const kernel_t *K, int64_t bi, int64_t m0, int64_t m1,
-                      int64_t jc, int64_t nc, const float *Bp, int64_t bstrideB) {
+                      int64_t jc, int64_t nc, const float *Bp, int64_t bstrideB, const packed_a *PA) {
   const int MR = K->MR, NR = K->NR;
   const float *A = g->a + bi * g->strideA;
   float *C = g->c + bi * g->strideC;
@@ -328,16 +351,19 @@ static void gemm_rows(const lm_gemm_args *g, const kernel_t *K, int64_t bi, int6
   const int64_t lda = g->lda ? g->lda : (g->transA ? m : k);
   const int64_t ars = g->transA ? 1 : lda, acs = g->transA ? lda : 1;   /* element (i, p) of op(A) */
   const int64_t KC = K->KC, MC = K->MC;
-  const int64_t nslices = (k + KC - 1) / KC, bstrideA = round_up(MC, MR) * KC;
-  float *Ap = lm_scratch(1, sizeof(float) * (size_t)(bstrideA * nslices));
+  const int64_t nslices = (k + KC - 1) / KC;
+  const int64_t bstrideA = PA ? PA->bstride : round_up(MC, MR) * KC;
+  float *Ap = PA ? NULL : lm_scratch(1, sizeof(float) * (size_t)(bstrideA * nslices));
   float tile[32 * 32] __attribute__((aligned(64)));
   for (int64_t ic = m0; ic < m1; ic += MC) {
     int64_t mc = m1 - ic < MC ? m1 - ic : MC;
-    pack_a_full(A + ic * ars, ars, acs, mc, k, MR, KC, bstrideA, Ap);
+    if (!PA) pack_a_full(A + ic * ars, ars, acs, mc, k, MR, KC, bstrideA, Ap);
     for (int64_t pc = 0; pc < k; pc += KC) {
       int64_t kc = k - pc < KC ? k - pc : KC;
       int beta = pc > 0 || g->accumulate;
-      const float *Bs = Bp + (pc / KC) * bstrideB, *As = Ap + (pc / KC) * bstrideA;
+      /* with A packed whole, this block's panels start at panel ic / MR of the slice */
+      const float *As = PA ? PA->p + (pc / KC) * bstrideA + (ic / MR) * MR * kc : Ap + (pc / KC) * bstrideA;
+      const float *Bs = Bp + (pc / KC) * bstrideB;
       for (int64_t jr = 0; jr < nc; jr += NR) {
         int64_t nr = nc - jr < NR ? nc - jr : NR;
         const float *bp = Bs + (jr / NR) * NR * kc;
@@ -379,6 +405,42 @@ static inline void b_strides(const lm_gemm_args *g, int64_t *brs, int64_t *bcs) 
   *bcs = g->transB ? ldb : 1;
 }
 
+/* ---- a transposed A packed whole, once, in units of PACK_P rows of k (KC is a multiple of
+ * PACK_P, so a unit lies in one slice). Per MC block, the packing would read MC floats of every
+ * source row (for dW = X^T dY: a few hundred bytes of each row of X, rows kilobytes apart, a new
+ * page almost every row), once per block and column block; whole, it reads each row once and in
+ * full. dW products have a small m and a large k, and this packing had taken a third of their
+ * time. */
+typedef struct { const lm_gemm_args *g; const kernel_t *K; int64_t bi, units, tasks; float *dst; int64_t bstride; } pack_at_ctx;
+
+static void pack_at_task(void *vctx, int64_t t, int tid) {
+  pack_at_ctx *x = vctx;
+  const lm_gemm_args *g = x->g;
+  const int64_t KC = x->K->KC, k = g->k, lda = g->lda ? g->lda : g->m;
+  const float *A = g->a + x->bi * g->strideA;
+  for (int64_t u = x->units * t / x->tasks; u < x->units * (t + 1) / x->tasks; u++) {
+    int64_t p = u * PACK_P, s = p / KC, pc = s * KC, kc = k - pc < KC ? k - pc : KC;
+    int64_t p1 = p - pc + PACK_P < kc ? p - pc + PACK_P : kc;
+    pack_at_rows(A + pc * lda, lda, g->m, kc, p - pc, p1, x->K->MR, x->dst + s * x->bstride);
+  }
+}
+
+/* Packs op(A) whole when it is transposed and fits AT_BUDGET, on T threads; 0 otherwise. */
+static int pack_a_whole(const lm_gemm_args *g, const kernel_t *K, int64_t bi, int T, packed_a *PA) {
+  if (!g->transA) return 0;
+  const int64_t bstride = round_up(g->m, K->MR) * K->KC, nslices = (g->k + K->KC - 1) / K->KC;
+  if (bstride * nslices > AT_BUDGET) return 0;
+  float *dst = lm_scratch(4, sizeof(float) * (size_t)(bstride * nslices));
+  if (!dst) return 0;
+  int64_t units = (g->k + PACK_P - 1) / PACK_P, tasks = T > 1 ? 4 * T : 1;
+  if (tasks > units) tasks = units;
+  pack_at_ctx x = { g, K, bi, units, tasks, dst, bstride };
+  if (T > 1) lm_parallel(tasks, pack_at_task, &x);
+  else pack_at_task(&x, 0, 0);
+  PA->p = dst; PA->bstride = bstride;
+  return 1;
+}
+
 /* One whole product (batch item bi) on the calling thread. */
 static void gemm_serial(const lm_gemm_args *g, const kernel_t *K, int64_t bi) {
   if (g->k == 0) { zero_or_keep(g, bi); return; }
@@ -388,10 +450,12 @@ static void gemm_serial(const lm_gemm_args *g, const kernel_t *K, int64_t bi) {
   const int64_t NCB = block_cols(K, k), bstrideB = round_up(NCB, K->NR) * KC;
   float *Bp = lm_scratch(0, sizeof(float) * (size_t)(bstrideB * nslices));
   const float *B = g->b + bi * g->strideB;
+  packed_a PA;
+  int whole = pack_a_whole(g, K, bi, 1, &PA);
   for (int64_t jc = 0; jc < g->n; jc += NCB) {
     int64_t nc = g->n - jc < NCB ? g->n - jc : NCB;
     pack_b_full(B + jc * bcs, brs, bcs, k, nc, K->NR, KC, bstrideB, Bp, 0);
-    gemm_rows(g, K, bi, 0, g->m, jc, nc, Bp, bstrideB);
+    gemm_rows(g, K, bi, 0, g->m, jc, nc, Bp, bstrideB, whole ? &PA : NULL);
   }
 }
 
@@ -402,6 +466,7 @@ typedef struct {
   const lm_gemm_args *g; const kernel_t *K; int64_t bi;
   int64_t jc, nc, bstrideB; float *Bp;
   int64_t panels_per_task, mblocks, mtasks;   /* row task t: MR-blocks [mblocks t / mtasks, mblocks (t+1) / mtasks) */
+  const packed_a *PA;                          /* A packed whole, or NULL (each task packs its rows) */
 } shared_ctx;
 
 static void shared_pack_task(void *vctx, int64_t t, int tid) {
@@ -421,14 +486,16 @@ static void shared_rows_task(void *vctx, int64_t t, int tid) {
   const int64_t MR = x->K->MR;
   int64_t m0 = x->mblocks * t / x->mtasks * MR, m1 = x->mblocks * (t + 1) / x->mtasks * MR;
   if (m1 > x->g->m) m1 = x->g->m;
-  if (m0 < m1) gemm_rows(x->g, x->K, x->bi, m0, m1, x->jc, x->nc, x->Bp, x->bstrideB);
+  if (m0 < m1) gemm_rows(x->g, x->K, x->bi, m0, m1, x->jc, x->nc, x->Bp, x->bstrideB, x->PA);
 }
 
 static void gemm_shared(const lm_gemm_args *g, const kernel_t *K, int64_t bi, int T) {
   if (g->k == 0) { zero_or_keep(g, bi); return; }
   const int64_t k = g->k, KC = K->KC, nslices = (k + KC - 1) / KC, NR = K->NR, MR = K->MR;
   const int64_t NCB = block_cols(K, k), bstrideB = round_up(NCB, NR) * KC;
-  shared_ctx x = { g, K, bi, 0, 0, bstrideB, lm_scratch(0, sizeof(float) * (size_t)(bstrideB * nslices)), 0, 0, 0 };
+  packed_a PA;
+  int whole = pack_a_whole(g, K, bi, T, &PA);
+  shared_ctx x = { g, K, bi, 0, 0, bstrideB, lm_scratch(0, sizeof(float) * (size_t)(bstrideB * nslices)), 0, 0, 0, whole ? &PA : NULL };
   /* Row tasks: whole MR blocks, at most MC rows each, a multiple of T of them (each thread's
    * first share is then the same number of rows: MC-sized tasks with a short last one left 12%
    * of a 1024-row product idle on one of 2 threads), and up to 4 per thread when there are rows

@@ -48,7 +48,7 @@ void lm_parallel_range(int64_t n, int64_t grain, lm_range_fn fn, void *ctx);
 /** Like lm_parallel_range for row loops: chunks of any size (each row is one unit of work). */
 void lm_parallel_rows(int64_t n, int64_t grain, lm_range_fn fn, void *ctx);
 
-/** Per-OS-thread scratch memory (64-byte aligned, grown on demand, kept between calls). slot < 4. */
+/** Per-OS-thread scratch memory (64-byte aligned, grown on demand, kept between calls). slot < 5. */
 void *lm_scratch(int slot, size_t bytes);
 
 /** The SIMD paths in use: "avx2+fma" (+ "+avx512f" when the CPU has it: GEMM and exp-bound

@@ -272,13 +272,13 @@ void lm_parallel(int64_t ntasks, lm_task_fn fn, void *ctx) {
 
 /* ---------------------------------------------------------------- per-thread scratch */
 
-typedef struct { void *p[4]; size_t n[4]; } scratch_t;
+typedef struct { void *p[5]; size_t n[5]; } scratch_t;
 static pthread_key_t scratch_key;
 static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
 
 static void scratch_free(void *v) {
   scratch_t *s = v;
-  for (int i = 0; i < 4; i++) free(s->p[i]);
+  for (int i = 0; i < 5; i++) free(s->p[i]);
   free(s);
 }
 static void scratch_init(void) { pthread_key_create(&scratch_key, scratch_free); }
