@@ -21,15 +21,15 @@ import { InputError } from '../util/errors.ts';
 import { ensureDir, writeJsonAtomic } from '../util/fs.ts';
 import type { Preference } from './loaders.ts';
 import {
-  appendMetrics, EpochSampler, fineTuneLr, fineTuneOptimizer, hasImages, holdOut, loadChatModel, padBatch, renderPair, resetMetrics, softplusTensor,
+  appendMetrics, EpochSampler, fineTuneLr, fineTuneOptimizer, hasImages, holdOut, loadChatModel, packBatch, renderPair, resetMetrics, softplusTensor,
   sumPerSequence, targetRows, tokenLogprobs, type Sequence, type SeqBatch,
 } from './train-utils.ts';
 
-/** Sequence log-probabilities (B) of the learned tokens of each row, with gradients. */
+/** Sequence log-probabilities (one per sequence of a padded or packed batch) of the learned tokens, with gradients. */
 export function sequenceLogprobs(model: GPT, batch: SeqBatch): Tensor {
   const tr = targetRows(batch);
   const { logp } = tokenLogprobs(model, batch, tr);
-  return sumPerSequence(logp, tr.seqOf, batch.B);
+  return sumPerSequence(logp, tr.seqOf, batch.last.length);
 }
 
 /**
@@ -85,7 +85,8 @@ export async function trainDpo(o: DpoOptions): Promise<DpoResult> {
     all.push({ chosen: c, rejected: r, refChosen: 0, refRejected: 0 });
   }
   if (all.length < 2) throw new InputError(`dpo: need at least 2 usable preference pairs, got ${all.length} (${skipped} skipped: images, or longer than the context of ${T})`);
-  const batchOf = (ps: readonly PairSeqs[]) => padBatch([...ps.map((p) => p.chosen), ...ps.map((p) => p.rejected)], pad, T);
+  // chosen then rejected, packed into rows of twice the context (see packBatch)
+  const batchOf = (ps: readonly PairSeqs[]) => packBatch([...ps.map((p) => p.chosen), ...ps.map((p) => p.rejected)], pad, 2 * T, T);
   // The frozen reference = the starting weights: score every pair once before training.
   const bar0 = new Progress({ label: 'dpo ref', total: all.length, unit: 'pair', quiet: o.quiet });
   noGrad(() => {
@@ -119,7 +120,7 @@ export async function trainDpo(o: DpoOptions): Promise<DpoResult> {
     // Every buffer of the step is reused by the next one as soon as the gradients are cleared.
     const [lpv, margins, gn] = inStep(opt.backend, () => {
       const tok = tokenLogprobs(model, batch, tr).logp; // (n)
-      const lp = sumPerSequence(tok, tr.seqOf, batch.B); // (2P)
+      const lp = sumPerSequence(tok, tr.seqOf, batch.last.length); // (2P)
       const [rc, rr] = refOf(ps);
       const d = dpoLoss(ops.narrow(lp, 0, 0, P), ops.narrow(lp, 0, P, P), rc, rr, beta);
       let loss = d.loss;

@@ -27,7 +27,7 @@ import { readFileSync } from 'node:fs';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import type { Message, Preference } from './loaders.ts';
 import {
-  appendMetrics, EpochSampler, fineTuneLr, fineTuneOptimizer, gatherRows, hasImages, holdOut, loadChatModel, padBatch, renderPair, resetMetrics,
+  appendMetrics, batchHidden, EpochSampler, fineTuneLr, fineTuneOptimizer, gatherRows, hasImages, holdOut, loadChatModel, packBatch, renderPair, resetMetrics,
   softplusTensor, type ChatModel, type Sequence, type SeqBatch,
 } from './train-utils.ts';
 
@@ -48,11 +48,10 @@ export class RewardModel {
     return [...this.gpt.params(), ...this.head.params(true)];
   }
 
-  /** Raw scores (B) of a padded batch: the head on the last real token of each row. */
+  /** Raw scores (one per sequence) of a padded or packed batch: the head on each sequence's last token. */
   scores(batch: SeqBatch): Tensor {
-    const C = this.gpt.config.width;
-    const h = ops.reshape(this.gpt.hidden(Tensor.from(batch.ids, [batch.B, batch.T])), [batch.B * batch.T, C]); // (B·T, C)
-    return ops.reshape(this.head.forward(gatherRows(h, batch.last)), [batch.B]); // (B)
+    const h = batchHidden(this.gpt, batch); // (B·T, C)
+    return ops.reshape(this.head.forward(gatherRows(h, batch.last)), [batch.last.length]);
   }
 
   /** The rendered sequence of a (prompt, response); the response is one assistant message or a message list. */
@@ -73,7 +72,7 @@ export class RewardModel {
       for (let i = 0; i < items.length; i += bs) {
         const seqs = items.slice(i, i + bs).map((it) => clipLeft(this.sequence(it.prompt, it.response), T));
         // each batch's activations go back to the buffer pool at once (only host numbers leave)
-        const s = inStep(this.gpt.wte.backend, () => this.scores(padBatch(seqs, pad, T)).toArray());
+        const s = inStep(this.gpt.wte.backend, () => this.scores(packBatch(seqs, pad, 2 * T, T)).toArray());
         for (const x of s) out.push(opts.raw ? x : (x - this.norm.mean) / this.norm.std);
       }
     });
@@ -165,7 +164,8 @@ export async function trainRewardModel(o: RewardTrainOptions): Promise<RewardTra
   if (all.length < 2) throw new InputError(`rm: need at least 2 usable preference pairs, got ${all.length} (${skipped} skipped: images, or longer than the context of ${T})`);
   const split = holdOut(all.length, o.valFraction ?? 0.1, new Rng(hashAt(seed, 21)));
   const train = split.train.map((i) => all[i]!), held = split.held.map((i) => all[i]!);
-  const batchOf = (ps: readonly PairSeqs[]) => padBatch([...ps.map((p) => p.chosen), ...ps.map((p) => p.rejected)], pad, T);
+  // chosen then rejected, packed into rows of twice the context (see packBatch)
+  const batchOf = (ps: readonly PairSeqs[]) => packBatch([...ps.map((p) => p.chosen), ...ps.map((p) => p.rejected)], pad, 2 * T, T);
 
   ensureDir(o.outDir);
   const metricsPath = join(o.outDir, 'metrics.jsonl');

@@ -76,14 +76,15 @@ export function renderPrompt(tok: Tokenizer, prompt: string | readonly Message[]
 }
 
 /**
- * A padded batch: ids (B, T), next-token targets (B, T) with -100 where nothing is learned,
- * and for each row the flat index of its last real token (for scalar heads). A packed batch
- * (`packBatch`) also has positions (B, T) and an additive mask (B, 1, T, T), and `last` per
- * sequence in the order of `order`.
+ * A batch of sequences: ids (B, T), next-token targets (B, T) with -100 where nothing is learned,
+ * and for each sequence the flat index of its last real token (for scalar heads). Padded
+ * (`padBatch`), row b is sequence b. Packed (`packBatch`), rows hold several sequences and the
+ * batch also has positions (B, T), an additive mask (B, 1, T, T) and the sequence of each flat
+ * position (`seqAt`, -1 on padding). Either way `last.length` is the number of sequences.
  */
 export interface SeqBatch {
   B: number; T: number; ids: Int32Array; targets: Int32Array; last: Int32Array;
-  positions?: Int32Array; mask?: Float32Array;
+  positions?: Int32Array; mask?: Float32Array; seqAt?: Int32Array;
 }
 
 /** A packed batch: rows of several conversations. */
@@ -142,7 +143,8 @@ export function buildPackedBatch(rows: readonly (readonly Sequence[])[], T: numb
  * Sequences packed first-fit (in the given order) into rows of `rowLen` tokens, for
  * `tokenLogprobs`: positions restart at 0 for each sequence and a block-diagonal mask keeps them
  * apart, so each sequence is computed as it would be alone. `order` lists the sequences in the
- * flat order of the batch (and of its `targetRows`). Rows may be longer than the model's context
+ * flat order of the batch (and of its `targetRows`); `last` and `targetRows(..).seqOf` refer to
+ * sequences by their index in `seqs`. Rows may be longer than the model's context
  * (each sequence must fit in it): padded to its longest sequence, a batch of RLHF rollouts was
  * 41% padding; packed into rows of twice the context it is a few per cent.
  */
@@ -153,10 +155,12 @@ export function packBatch(seqs: readonly Sequence[], padId: number, rowLen: numb
   const p = buildPackedBatch(rows.map((r) => r.map((i) => seqs[i]!)), rowLen, padId);
   // Trailing padding counts its positions on from 0 like a sequence; past the context they wrap.
   for (let i = 0; i < p.positions.length; i++) if (p.positions[i]! >= maxLen) p.positions[i] = p.positions[i]! % maxLen;
-  const order = rows.flat(), last = new Int32Array(order.length);
-  let k = 0;
-  rows.forEach((r, b) => { let t0 = 0; for (const i of r) { t0 += seqs[i]!.ids.length; last[k++] = b * rowLen + t0 - 1; } });
-  return { B: p.B, T: p.T, ids: p.ids, targets: p.targets, positions: p.positions, mask: p.mask, last, order };
+  const last = new Int32Array(seqs.length), seqAt = new Int32Array(p.B * rowLen).fill(-1);
+  rows.forEach((r, b) => {
+    let t = b * rowLen;
+    for (const i of r) { seqAt.fill(i, t, t + seqs[i]!.ids.length); t += seqs[i]!.ids.length; last[i] = t - 1; }
+  });
+  return { B: p.B, T: p.T, ids: p.ids, targets: p.targets, positions: p.positions, mask: p.mask, seqAt, last, order: rows.flat() };
 }
 
 
@@ -182,7 +186,9 @@ export function padBatch(seqs: readonly Sequence[], padId: number, maxLen: numbe
 /** Flat rows (b*T + t) with a target, the targets there, and which sequence each row belongs to. */
 export function targetRows(batch: SeqBatch): { rows: Int32Array; targets: Int32Array; seqOf: Int32Array } {
   const rows: number[] = [], tg: number[] = [], seq: number[] = [];
-  for (let i = 0; i < batch.ids.length; i++) if (batch.targets[i] !== -100) { rows.push(i); tg.push(batch.targets[i]!); seq.push(Math.floor(i / batch.T)); }
+  for (let i = 0; i < batch.ids.length; i++) {
+    if (batch.targets[i] !== -100) { rows.push(i); tg.push(batch.targets[i]!); seq.push(batch.seqAt ? batch.seqAt[i]! : Math.floor(i / batch.T)); }
+  }
   return { rows: Int32Array.from(rows), targets: Int32Array.from(tg), seqOf: Int32Array.from(seq) };
 }
 
@@ -191,16 +197,20 @@ export function gatherRows(x2d: Tensor, rows: Int32Array): Tensor {
   return ops.embedding(x2d, Tensor.from(rows, [rows.length], x2d.backend));
 }
 
+/** Final hidden states (B·T, C) of a padded or packed batch. */
+export function batchHidden(model: GPT, batch: SeqBatch): Tensor {
+  const packed = batch.positions && batch.mask
+    ? { positions: Tensor.from(batch.positions, [batch.B, batch.T]), mask: Tensor.from(batch.mask, [batch.B, 1, batch.T, batch.T]) } : {};
+  return ops.reshape(model.hidden(Tensor.from(batch.ids, [batch.B, batch.T]), packed), [batch.B * batch.T, model.config.width]);
+}
+
 /**
  * Log-probabilities (n) of the target tokens of `batch` under `model` (its logits divided by
  * `temperature`, i.e. the distribution tokens were sampled from), in `targetRows` order, with
  * gradients; also the final hidden states (B·T, C) for heads on the same forward.
  */
 export function tokenLogprobs(model: GPT, batch: SeqBatch, tr = targetRows(batch), temperature = 1): { logp: Tensor; hidden: Tensor } {
-  const C = model.config.width;
-  const packed = batch.positions && batch.mask
-    ? { positions: Tensor.from(batch.positions, [batch.B, batch.T]), mask: Tensor.from(batch.mask, [batch.B, 1, batch.T, batch.T]) } : {};
-  const h = ops.reshape(model.hidden(Tensor.from(batch.ids, [batch.B, batch.T]), packed), [batch.B * batch.T, C]); // (B·T, C)
+  const h = batchHidden(model, batch);
   if (tr.rows.length === 0) throw new InputError('the batch has no tokens to learn (no response tokens)');
   let logits = model.logits(gatherRows(h, tr.rows)); // (n, V)
   if (temperature !== 1) logits = ops.scalar('mul', logits, 1 / temperature);

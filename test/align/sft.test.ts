@@ -9,7 +9,7 @@ import { loadModel } from '../../src/train/checkpoint.ts';
 import { parseConversations } from '../../src/align/loaders.ts';
 import { buildPackedBatch, packRows, renderConversation, trainSft } from '../../src/align/sft.ts';
 import { tinyChatModel } from './train-fixture.ts';
-import { packBatch, padBatch, tokenLogprobs } from '../../src/align/train-utils.ts';
+import { packBatch, padBatch, targetRows, tokenLogprobs } from '../../src/align/train-utils.ts';
 
 const CONVS = parseConversations([
   { messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'What is the capital of Paxek?' }, { role: 'assistant', content: 'The capital of Paxek is Oroulo.' }] },
@@ -106,6 +106,12 @@ test('packBatch: rows longer than the context score every sequence as padBatch d
   assert.ok(packed.B < seqs.length, `${seqs.length} sequences in ${packed.B} rows`);
   assert.deepEqual([...packed.order].sort((x, y) => x - y), seqs.map((_, i) => i), 'every sequence once');
   for (const p of packed.positions!) assert.ok(p < T, 'every position inside the context');
+  // last and seqOf name sequences by their index in the input
+  seqs.forEach((s, i) => {
+    assert.equal(packed.ids[packed.last[i]!], s.ids[s.ids.length - 1], `last token of sequence ${i}`);
+    assert.equal(packed.positions![packed.last[i]!], s.ids.length - 1);
+    assert.equal(targetRows(packed).seqOf.filter((q) => q === i).length, s.learn.reduce((a, b) => a + b, 0), `targets of sequence ${i}`);
+  });
   const got = noGrad(() => tokenLogprobs(model, packed).logp.toArray());
   // the same sequences one by one, padded: per-token log-probs in the packed order
   const want: number[] = [];
