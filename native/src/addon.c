@@ -524,6 +524,57 @@ static napi_value js_attention(napi_env env, napi_callback_info info) {
   return undef(env);
 }
 
+/* element k of the JS array argument i, a Float32Array with at least `need` elements */
+static float *f32_element(A *c, int i, const char *name, uint32_t k, int64_t need) {
+  if (c->failed) return NULL;
+  napi_value v; bool is_ta = false;
+  napi_get_element(c->env, c->argv[i], k, &v);
+  napi_is_typedarray(c->env, v, &is_ta);
+  if (!is_ta) { fail(c, "%s[%u] must be a Float32Array", name, k); return NULL; }
+  napi_typedarray_type type; size_t len; void *data; napi_value ab; size_t off;
+  napi_get_typedarray_info(c->env, v, &type, &len, &data, &ab, &off);
+  if (type != napi_float32_array) { fail(c, "%s[%u] must be a Float32Array", name, k); return NULL; }
+  if ((int64_t)len < need) { fail(c, "%s[%u] has %zu elements but needs at least %lld", name, k, len, (long long)need); return NULL; }
+  if (len > 0 && data == NULL) { fail(c, "%s[%u] has no backing memory (detached buffer?)", name, k); return NULL; }
+  return data;
+}
+
+/* attentionDecode(q, knew, vnew, out, lse, kcaches[], vcaches[], meta Int32Array [row, n, start]*, Hq, Hkv, D, scale) */
+static napi_value js_attention_decode(napi_env env, napi_callback_info info) {
+  BEGIN("attentionDecode", 12);
+  int64_t Hq = integer(c, 8, "Hq", 1), Hkv = integer(c, 9, "Hkv", 1), D = integer(c, 10, "D", 1);
+  float scale = (float)num(c, 11, "scale");
+  CHECK();
+  if (Hq % Hkv != 0) { fail(c, "Hq (%lld) must be a multiple of Hkv (%lld)", (long long)Hq, (long long)Hkv); return NULL; }
+  bool ka = false, va = false;
+  napi_is_array(env, c->argv[5], &ka); napi_is_array(env, c->argv[6], &va);
+  if (!ka || !va) { fail(c, "kcaches and vcaches must be arrays of Float32Array"); return NULL; }
+  uint32_t nk, nv;
+  napi_get_array_length(env, c->argv[5], &nk); napi_get_array_length(env, c->argv[6], &nv);
+  if (nk != nv) { fail(c, "kcaches has %u entries, vcaches %u", nk, nv); return NULL; }
+  const int32_t *meta = arr(c, 7, "meta", I32, mulc(3, nk), 0);
+  CHECK();
+  lm_decode_item *items = calloc(nk ? nk : 1, sizeof *items);
+  if (!items) { fail(c, "out of memory"); return NULL; }
+  int64_t rows = 0, kv = mulc(Hkv, D);
+  for (uint32_t i = 0; i < nk && !c->failed; i++) {
+    int64_t row = meta[3 * i], n = meta[3 * i + 1], start = meta[3 * i + 2];
+    if (row < 0 || n < 1 || start < 0) { fail(c, "item %u: row %lld, n %lld, start %lld (need row >= 0, n >= 1, start >= 0)", i, (long long)row, (long long)n, (long long)start); break; }
+    items[i].kcache = f32_element(c, 5, "kcaches", i, mulc(start + n, kv));
+    items[i].vcache = f32_element(c, 6, "vcaches", i, mulc(start + n, kv));
+    items[i].row = row; items[i].n = n; items[i].start = start;
+    if (row + n > rows) rows = row + n;
+  }
+  const float *q = arr(c, 0, "q", F32, mulc(mulc(rows, Hq), D), 0);
+  const float *kn = arr(c, 1, "knew", F32, mulc(rows, kv), 0), *vn = arr(c, 2, "vnew", F32, mulc(rows, kv), 0);
+  float *out = arr(c, 3, "out", F32, mulc(mulc(rows, Hq), D), 0);
+  float *lse = arr(c, 4, "lse", F32, mulc(rows, Hq), 0);
+  if (c->failed) { free(items); return NULL; }
+  lm_attention_decode(q, kn, vn, out, lse, items, nk, Hq, Hkv, D, scale);
+  free(items);
+  return undef(env);
+}
+
 static napi_value js_attention_backward(napi_env env, napi_callback_info info) {
   BEGIN("attentionBackward", 21);
   lm_attn_args a; memset(&a, 0, sizeof a);
@@ -613,7 +664,7 @@ static napi_value init(napi_env env, napi_value exports) {
     { "rmsNorm", js_rmsnorm }, { "rmsNormBackward", js_rmsnorm_backward },
     { "crossEntropy", js_xent }, { "crossEntropyBackward", js_xent_backward },
     { "embedding", js_embedding }, { "embeddingBackward", js_embedding_backward }, { "rope", js_rope },
-    { "attention", js_attention }, { "attentionBackward", js_attention_backward },
+    { "attention", js_attention }, { "attentionBackward", js_attention_backward }, { "attentionDecode", js_attention_decode },
     { "stridedCopy", js_strided_copy }, { "cast", js_cast }, { "copy", js_copy },
   };
   for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {

@@ -20,6 +20,7 @@
 #include "vmath.h"
 #include <math.h>
 #include <string.h>
+#include <stdlib.h>
 
 #define QB 64
 
@@ -87,6 +88,41 @@ void lm_attention(const lm_attn_args *a) {
   if (a->B == 0 || a->Tq == 0 || a->Hq == 0 || a->D == 0) return;
   int64_t nqb = (a->Tq + QB - 1) / QB;
   lm_parallel(a->B * a->Hq * nqb, attn_fwd_task, (void *)a);
+}
+
+/* ---- many decoding sequences in one parallel region: task t is task t - first[i] of item i */
+typedef struct { lm_attn_args *args; int64_t *first; int64_t nitems; } decode_ctx;
+
+static void attn_decode_task(void *vctx, int64_t t, int tid) {
+  const decode_ctx *x = vctx;
+  int64_t lo = 0, hi = x->nitems - 1;        /* the last item whose first task is <= t */
+  while (lo < hi) { int64_t mid = (lo + hi + 1) / 2; if (x->first[mid] <= t) lo = mid; else hi = mid - 1; }
+  attn_fwd_task(&x->args[lo], t - x->first[lo], tid);
+}
+
+void lm_attention_decode(const float *q, const float *knew, const float *vnew, float *out, float *lse,
+                         const lm_decode_item *items, int64_t nitems, int64_t Hq, int64_t Hkv, int64_t D, float scale) {
+  if (nitems <= 0 || Hq == 0 || D == 0) return;
+  lm_attn_args *args = calloc((size_t)nitems, sizeof *args);
+  int64_t *first = calloc((size_t)nitems, sizeof *first);
+  if (!args || !first) { free(args); free(first); return; }
+  const int64_t kv = Hkv * D;
+  int64_t tasks = 0;
+  for (int64_t i = 0; i < nitems; i++) {
+    const lm_decode_item *it = &items[i];
+    memcpy(it->kcache + it->start * kv, knew + it->row * kv, sizeof(float) * (size_t)(it->n * kv));
+    memcpy(it->vcache + it->start * kv, vnew + it->row * kv, sizeof(float) * (size_t)(it->n * kv));
+    lm_attn_args *a = &args[i];
+    a->q = q + it->row * Hq * D; a->out = out + it->row * Hq * D; a->lse = lse + it->row * Hq;
+    a->k = it->kcache; a->v = it->vcache;
+    a->B = 1; a->Tq = it->n; a->Tk = it->start + it->n; a->Hq = Hq; a->Hkv = Hkv; a->D = D;
+    a->scale = scale; a->causal = 1;
+    first[i] = tasks;
+    tasks += Hq * ((it->n + QB - 1) / QB);
+  }
+  decode_ctx x = { args, first, nitems };
+  lm_parallel(tasks, attn_decode_task, &x);
+  free(args); free(first);
 }
 
 static void attn_bwd_task(void *vctx, int64_t t, int tid) {

@@ -149,4 +149,15 @@ typedef struct {
 void lm_attention(const lm_attn_args *a);
 void lm_attention_backward(const lm_attn_args *a);
 
+/** One sequence of a decoding step: its KV cache and its new rows [row, row + n) of q, k, v, out. */
+typedef struct { float *kcache, *vcache; int64_t row, n, start; } lm_decode_item;
+/**
+ * A decoding step of many sequences at once (causal): for each item, copies its new k, v rows
+ * (layout (rows, Hkv, D)) into its cache at position `start`, then attends its q rows to the
+ * cache's first start + n positions. out (rows, Hq, D); lse (rows * Hq) is scratch. The same
+ * tasks as lm_attention on each item alone (bit-identical), in one parallel region.
+ */
+void lm_attention_decode(const float *q, const float *knew, const float *vnew, float *out, float *lse,
+                         const lm_decode_item *items, int64_t nitems, int64_t Hq, int64_t Hkv, int64_t D, float scale);
+
 #endif

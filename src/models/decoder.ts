@@ -3,7 +3,8 @@
  *
  * One `step` appends new inputs to several sequences at once: every linear layer runs as one
  * GEMM over all new rows of all sequences; attention runs per sequence against that sequence's
- * cache (keys/values of all earlier positions, read in place). The result equals a full
+ * cache (keys/values of all earlier positions, read in place), all sequences in one backend call
+ * (`attentionDecode`). The result equals a full
  * forward pass over each whole sequence (tested), at a cost proportional to the new tokens.
  */
 import { Tensor, noGrad, inStep } from '../tensor/index.ts';
@@ -77,6 +78,14 @@ export class Decoder {
         extra.forEach((e, j) => vals.set(e, j * C));
         table = ops.concat([m.wte, Tensor.from(vals, [extra.length, C], be)], 0);
       }
+      const layerItems = m.blocks.map((_, l) => {
+        let row = 0;
+        return items.map((it) => {
+          const r = { kCache: it.cache.k[l]!, vCache: it.cache.v[l]!, row, n: it.tokens.length, start: it.cache.length };
+          row += it.tokens.length;
+          return r;
+        });
+      });
       let x = ops.embedding(table, idsT);
       if (m.wpe) x = ops.add(x, ops.embedding(m.wpe, posT));
       for (let l = 0; l < m.blocks.length; l++) {
@@ -86,20 +95,10 @@ export class Decoder {
         let k = ops.reshape(b.k.forward(h), [1, total, Hkv, D]);
         const v = ops.reshape(b.v.forward(h), [1, total, Hkv, D]);
         if (c.positions === 'rope') { q = ops.rope(q, posT, c.ropeBase); k = ops.rope(k, posT, c.ropeBase); }
-        const att = Tensor.zeros([1, total, Hq, D], 'float32', be);
-        let row = 0;
-        for (const it of items) {
-          const n = it.tokens.length, kv = Hkv * D, start = it.cache.length;
-          be.stridedCopy(k.buf, row * kv, [1], it.cache.k[l]!, start * kv, [1], [n * kv], false);
-          be.stridedCopy(v.buf, row * kv, [1], it.cache.v[l]!, start * kv, [1], [n * kv], false);
-          // q rows of this sequence → a contiguous (1, n, Hq, D) buffer, attention over the cache, rows back.
-          const qi = be.alloc('float32', n * Hq * D), oi = be.alloc('float32', n * Hq * D), lse = be.alloc('float32', Hq * n);
-          be.stridedCopy(q.buf, row * Hq * D, [1], qi, 0, [1], [n * Hq * D], false);
-          be.attention({ q: qi, k: it.cache.k[l]!, v: it.cache.v[l]!, out: oi, lse, B: 1, Tq: n, Tk: start + n, Hq, Hkv, D,
-            kvBatchStride: it.cache.capacity * kv, scale: m.attnScale, causal: true });
-          be.stridedCopy(oi, 0, [1], att.buf, row * Hq * D, [1], [n * Hq * D], false);
-          row += n;
-        }
+        // every sequence's new k, v rows into its cache, and its queries against the cache: one call
+        const att = new Tensor(be.empty('float32', total * Hq * D), [1, total, Hq, D], be);
+        be.attentionDecode({ q: q.buf, k: k.buf, v: v.buf, out: att.buf, lse: be.empty('float32', total * Hq), items: layerItems[l]!,
+          Hq, Hkv, D, scale: m.attnScale });
         x = ops.add(x, b.o.forward(ops.reshape(att, [1, total, C])));
         const h2 = b.ln2.forward(x);
         const mm = b.gate ? ops.mul(ops.silu(b.gate.forward(h2)), b.up.forward(h2)) : ops.gelu(b.up.forward(h2));

@@ -62,6 +62,34 @@ export interface AttentionArgs {
   mask?: Buf | null; maskBatchStride?: number; maskHeadStride?: number;
 }
 
+/**
+ * One decoding step of many sequences (causal). The step's new rows of all sequences are stacked:
+ * q (rows, Hq, D), k and v (rows, Hkv, D), out (rows, Hq, D); lse (rows·Hq) is scratch. Each item
+ * is a sequence: its rows [row, row + n), its KV cache (capacity·Hkv·D each, positions in order)
+ * and the `start` positions already cached. Its k, v rows are written into the cache at `start`,
+ * and its queries attend to the cache's first start + n positions, query i at position start + i.
+ */
+export interface DecodeAttentionArgs {
+  q: Buf; k: Buf; v: Buf; out: Buf; lse: Buf;
+  items: readonly { kCache: Buf; vCache: Buf; row: number; n: number; start: number }[];
+  Hq: number; Hkv: number; D: number; scale: number;
+}
+
+/** Writes each item's new k, v rows into its cache and runs its attention alone (any backend's fallback). */
+export function attentionDecodeByItem(be: Backend, p: DecodeAttentionArgs): void {
+  const kv = p.Hkv * p.D, qd = p.Hq * p.D;
+  for (const it of p.items) {
+    be.stridedCopy(p.k, it.row * kv, [1], it.kCache, it.start * kv, [1], [it.n * kv], false);
+    be.stridedCopy(p.v, it.row * kv, [1], it.vCache, it.start * kv, [1], [it.n * kv], false);
+    // the item's q rows → a contiguous (1, n, Hq, D) buffer, attention over the cache, rows back
+    const qi = be.empty('float32', it.n * qd), oi = be.empty('float32', it.n * qd), lse = be.empty('float32', p.Hq * it.n);
+    be.stridedCopy(p.q, it.row * qd, [1], qi, 0, [1], [it.n * qd], false);
+    be.attention({ q: qi, k: it.kCache, v: it.vCache, out: oi, lse, B: 1, Tq: it.n, Tk: it.start + it.n, Hq: p.Hq, Hkv: p.Hkv,
+      D: p.D, kvBatchStride: it.kCache.length, scale: p.scale, causal: true });
+    be.stridedCopy(oi, 0, [1], p.out, it.row * qd, [1], [it.n * qd], false);
+  }
+}
+
 export interface AttentionBackwardArgs extends AttentionArgs {
   dout: Buf;
   /** Gradients, same layouts as q, k, v (dk, dv contiguous (B, Tk, Hkv, D)); they are overwritten. */
@@ -105,6 +133,8 @@ export interface Backend {
   beginStep?(): boolean;
   endStep?(keep?: Iterable<Buf>): void;
   abortStep?(): void;
+  /** Optional: lets the buffer pool keep at least `bytes` of storage for reuse between steps (BufferPool.reserve). */
+  reservePool?(bytes: number): void;
 
   // ---------------------------------------------------------------- elementwise
   /** out[i] = f(x[i]) for i < n. */
@@ -177,6 +207,8 @@ export interface Backend {
   // ---------------------------------------------------------------- attention & positions
   attention(args: AttentionArgs): void;
   attentionBackward(args: AttentionBackwardArgs): void;
+  /** Attention of a decoding step over many sequences' KV caches (see DecodeAttentionArgs). */
+  attentionDecode(args: DecodeAttentionArgs): void;
   /**
    * Rotary embedding on x (N, T, H, D) with positions (int32, N*T): rotates pairs (d, d + D/2)
    * — the "rotate_half" convention — by angle pos * base^(-2d/D). inverse rotates the other way

@@ -259,3 +259,25 @@ function inPoolStep<T>(pool: BufferPool, fn: () => T): T {
   pool.endStep();
   return r;
 }
+
+test('reserve raises the cap (never lowers it): storage of one phase survives the next phase\'s steps', () => {
+  const n = 1 << 16, bytes = 4 * n; // 256 KB per buffer
+  const phase = (pool: BufferPool, len: number) => { pool.beginStep(); for (let i = 0; i < 4; i++) pool.alloc('float32', len); pool.endStep(); };
+  const run = (pool: BufferPool) => {
+    phase(pool, n);            // phase A: 4 buffers of one size
+    phase(pool, 3 * n);        // phase B: other sizes, 3 MB; the pool keeps at least this step
+    const before = pool.created;
+    phase(pool, n);            // phase A again
+    return pool.created - before;
+  };
+  assert.equal(run(new BufferPool(4 * bytes)), 4, 'with a cap of one phase, B evicted A: A allocates afresh');
+  const big = new BufferPool(4 * bytes);
+  big.reserve(20 * bytes);
+  assert.equal(big.capBytes, 20 * bytes);
+  assert.equal(run(big), 0, 'with room for both phases, A reuses its storage');
+  big.reserve(bytes);
+  assert.equal(big.capBytes, 20 * bytes, 'reserve never lowers the cap');
+  const off = new BufferPool(0);
+  off.reserve(20 * bytes);
+  assert.equal(off.capBytes, 0, 'a pool that is off stays off');
+});

@@ -10,7 +10,7 @@
 // counts (checked below for 1 and 3 threads); dropout masks equal the reference bit for bit.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Backend, Buf } from '../../src/tensor/backend.ts';
+import { attentionDecodeByItem, type Backend, type Buf } from '../../src/tensor/backend.ts';
 import { ReferenceBackend } from '../../src/tensor/backends/reference.ts';
 import { CpuBuf } from '../../src/tensor/backends/cpu-buf.ts';
 import { getThreads, loadAddon, loadNativeBackend, nativeLoadError, setThreads } from '../../src/tensor/backends/native.ts';
@@ -196,6 +196,45 @@ test('attention: a query row with every key masked gives 0 output, lse -inf, zer
   const dq = buf(new Float32Array(Tq * D));
   nat!.attentionBackward({ ...args, dout: buf(rand(Tq * D)), dq, dk: buf(new Float32Array(Tk * D)), dv: buf(new Float32Array(Tk * D)) });
   assert.ok([...data(dq).subarray(0, D)].every((x) => x === 0));
+});
+
+test('attentionDecode: many sequences at once equal each alone, bit for bit; the caches get the new rows', { skip }, () => {
+  const Hq = 4, Hkv = 2, D = 16, cap = 70, kv = Hkv * D;
+  // items: a prompt of 65 rows (two query blocks), single decoding rows, one with an empty cache
+  const shapes = [{ n: 65, start: 0 }, { n: 1, start: 40 }, { n: 1, start: 0 }, { n: 3, start: 66 }, { n: 1, start: 68 }];
+  const rows = shapes.reduce((a, x) => a + x.n, 0);
+  const q = rand(rows * Hq * D), k = rand(rows * kv), v = rand(rows * kv);
+  const caches = shapes.map(() => ({ k: rand(cap * kv), v: rand(cap * kv) }));
+  const run = (be: Backend, batched: boolean) => {
+    let row = 0;
+    const items = shapes.map((x, i) => {
+      const it = { kCache: copyBuf(caches[i]!.k), vCache: copyBuf(caches[i]!.v), row, n: x.n, start: x.start };
+      row += x.n;
+      return it;
+    });
+    const out = buf(new Float32Array(rows * Hq * D));
+    const p = { q: buf(q), k: buf(k), v: buf(v), out, lse: buf(new Float32Array(rows * Hq)), items, Hq, Hkv, D, scale: 0.25 };
+    if (batched) be.attentionDecode(p); else attentionDecodeByItem(be, p);
+    return { out: data(out), caches: items.map((it) => [data(it.kCache), data(it.vCache)]) };
+  };
+  const batched = run(nat!, true), alone = run(nat!, false), reference = run(ref, true);
+  assert.deepEqual(batched.out, alone.out, 'one call for all sequences = one call per sequence');
+  assert.deepEqual(batched.caches, alone.caches);
+  assert.ok(relErr(batched.out, reference.out) < 1e-5);
+  // the new rows are in the caches, the rest of each cache untouched
+  let row = 0;
+  shapes.forEach((x, i) => {
+    const got = batched.caches[i]![0]!;
+    assert.deepEqual(got.subarray(x.start * kv, (x.start + x.n) * kv), k.subarray(row * kv, (row + x.n) * kv));
+    assert.deepEqual(got.subarray(0, x.start * kv), caches[i]!.k.subarray(0, x.start * kv));
+    row += x.n;
+  });
+  // bad items are refused with the kernel's name
+  const one = { q: buf(q), k: buf(k), v: buf(v), out: buf(new Float32Array(rows * Hq * D)), lse: buf(new Float32Array(rows * Hq)), Hq, Hkv, D, scale: 1 };
+  const c = { kCache: buf(new Float32Array(cap * kv)), vCache: buf(new Float32Array(cap * kv)) };
+  assert.throws(() => nat!.attentionDecode({ ...one, items: [{ ...c, row: 0, n: 0, start: 0 }] }), /attentionDecode: item 0: .*n >= 1/);
+  assert.throws(() => nat!.attentionDecode({ ...one, items: [{ ...c, row: 0, n: 2, start: cap - 1 }] }), /attentionDecode: kcaches\[0\] has 2240 elements but needs at least 2272/);
+  assert.throws(() => nat!.attentionDecode({ ...one, items: [{ ...c, row: rows, n: 1, start: 0 }] }), /attentionDecode: q has/);
 });
 
 const UNARY: UnaryOp[] = ['neg', 'exp', 'log', 'sqrt', 'tanh', 'gelu', 'gelu_erf', 'silu', 'relu', 'sigmoid', 'abs'];

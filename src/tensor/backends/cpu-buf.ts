@@ -100,8 +100,22 @@ export class BufferPool {
    * @param stepBytes storage one step scope records at most; past it the step's buffers are plain
    *   arrays, which the GC may free during the step (that bounds the step's peak memory)
    */
-  constructor(readonly capBytes = 256 * 2 ** 20, readonly pendingBytes = 256 * 2 ** 20, readonly minLength = 64,
+  constructor(private cap_ = 256 * 2 ** 20, private pending_ = 256 * 2 ** 20, readonly minLength = 64,
               readonly stepBytes = 4 * 2 ** 30) {}
+
+  get capBytes(): number { return this.cap_; }
+  get pendingBytes(): number { return this.pending_; }
+
+  /**
+   * Raises the cap and the pending limit to at least `bytes` (never lowers them; a pool that is
+   * off stays off): for a job whose phases each allocate their own sizes, so that one phase's
+   * storage is still there when its next turn comes.
+   */
+  reserve(bytes: number): void {
+    if (this.cap_ === 0) return;
+    this.cap_ = Math.max(this.cap_, bytes);
+    this.pending_ = Math.max(this.pending_, bytes);
+  }
 
   /** A buffer of `length` elements: zero-filled, or with unspecified (old) contents when `zero` is false. */
   alloc(dtype: DType, length: number, zero = true): CpuBuf {

@@ -15,7 +15,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { AttentionArgs, AttentionBackwardArgs, Backend, BinaryOp, Buf, DType, MatmulArgs, UnaryOp } from '../backend.ts';
+import { attentionDecodeByItem, type AttentionArgs, type AttentionBackwardArgs, type Backend, type BinaryOp, type Buf, type DecodeAttentionArgs, type DType, type MatmulArgs, type UnaryOp } from '../backend.ts';
 import { OpError } from '../../util/errors.ts';
 import { registerNativeLoader, referenceBackend } from '../device.ts';
 import { CpuBuf, BufferPool, host, type HostArray } from './cpu-buf.ts';
@@ -60,6 +60,8 @@ export interface NativeAddon {
   attention(q: F32, k: F32, v: F32, out: F32, lse: F32, B: number, Tq: number, Tk: number, Hq: number, Hkv: number,
             D: number, kvBatchStride: number, scale: number, causal: boolean, mask: F32 | null,
             maskBatchStride: number, maskHeadStride: number): void;
+  attentionDecode(q: F32, knew: F32, vnew: F32, out: F32, lse: F32, kcaches: F32[], vcaches: F32[], meta: I32,
+                  Hq: number, Hkv: number, D: number, scale: number): void;
   attentionBackward(q: F32, k: F32, v: F32, out: F32, lse: F32, B: number, Tq: number, Tk: number, Hq: number, Hkv: number,
                     D: number, kvBatchStride: number, scale: number, causal: boolean, mask: F32 | null,
                     maskBatchStride: number, maskHeadStride: number, dout: F32, dq: F32, dk: F32, dv: F32): void;
@@ -196,6 +198,7 @@ export class NativeBackend implements Backend {
   }
   endStep(keep?: Iterable<Buf>): void { this.pool.endStep(keep); }
   abortStep(): void { this.pool.abortStep(); }
+  reservePool(bytes: number): void { this.pool.reserve(bytes); }
   fromHost(data: HostArray): Buf { return new CpuBuf(data); }
   toHost(buf: Buf): HostArray { return host(buf); }
   fill(buf: Buf, value: number, offset = 0, length = buf.length - offset): void {
@@ -342,6 +345,18 @@ export class NativeBackend implements Backend {
       this.addon.attention(f32(p.q), f32(p.k), f32(p.v), f32(p.out), f32(p.lse), p.B, p.Tq, p.Tk, p.Hq, p.Hkv, p.D,
         p.kvBatchStride, p.scale, p.causal, p.mask ? f32(p.mask) : null, p.maskBatchStride ?? 0, p.maskHeadStride ?? 0);
     } catch (e) { rethrow('attention', e); }
+  }
+  attentionDecode(p: DecodeAttentionArgs): void {
+    if (![p.q, p.k, p.v, p.out, p.lse].every(isF32) || !p.items.every((it) => isF32(it.kCache) && isF32(it.vCache))) {
+      attentionDecodeByItem(this, p);
+      return;
+    }
+    const meta = new Int32Array(3 * p.items.length);
+    p.items.forEach((it, i) => { meta[3 * i] = it.row; meta[3 * i + 1] = it.n; meta[3 * i + 2] = it.start; });
+    try {
+      this.addon.attentionDecode(f32(p.q), f32(p.k), f32(p.v), f32(p.out), f32(p.lse), p.items.map((it) => f32(it.kCache)),
+        p.items.map((it) => f32(it.vCache)), meta, p.Hq, p.Hkv, p.D, p.scale);
+    } catch (e) { rethrow('attentionDecode', e); }
   }
   attentionBackward(p: AttentionBackwardArgs): void {
     if (![p.q, p.k, p.v, p.out, p.lse, p.mask, p.dout, p.dq, p.dk, p.dv].every(isF32)) { this.ref.attentionBackward(p); return; }

@@ -4,7 +4,7 @@
  * over speed: straightforward loops, no blocking, one thread. It works for float32 and float64
  * (gradient checks run in float64 here).
  */
-import type { AttentionArgs, AttentionBackwardArgs, Backend, BinaryOp, Buf, DType, MatmulArgs, UnaryOp } from '../backend.ts';
+import { attentionDecodeByItem, type AttentionArgs, type AttentionBackwardArgs, type Backend, type BinaryOp, type Buf, type DecodeAttentionArgs, type DType, type MatmulArgs, type UnaryOp } from '../backend.ts';
 import { uniformAt } from '../rng.ts';
 import { CpuBuf, allocHost, host, type HostArray } from './cpu-buf.ts';
 
@@ -355,6 +355,7 @@ export class ReferenceBackend implements Backend {
     }
   }
 
+  attentionDecode(p: DecodeAttentionArgs): void { attentionDecodeByItem(this, p); }
   attention(p: AttentionArgs): void {
     const Q = host(p.q), K = host(p.k), Vv = host(p.v), O = host(p.out), LSE = host(p.lse);
     const M = p.mask ? host(p.mask) : null;
