@@ -331,7 +331,7 @@ export async function trainPpo(o: PpoOptions): Promise<PpoResult> {
    * hold about 3 GB to its end, and outside scopes every pass allocated fresh storage.
    */
   const scoreRollouts = (seqs: readonly Sequence[], offs: readonly number[]) => {
-    const total = offs[offs.length - 1]! + seqs[seqs.length - 1]!.ids.length;
+    const total = offs[offs.length - 1]! + learnedCount(seqs[seqs.length - 1]!);
     const oldLogp = new Float32Array(total), oldValues = new Float32Array(total), refLogp = new Float32Array(total);
     for (let s = 0; s < seqs.length; s += mb) {
       const idx = seqs.slice(s, s + mb).map((_, j) => s + j);
@@ -462,6 +462,13 @@ export async function trainPpo(o: PpoOptions): Promise<PpoResult> {
   return { policy: best === null || best.step === steps ? cm.model : loadModel(o.outDir), rows, outDir: o.outDir, seconds, validation, selectedStep };
 }
 
+/** Learned tokens of a sequence: the ones `targetRows` gives a row (a rollout's response tokens). */
+function learnedCount(s: Sequence): number {
+  let n = 0;
+  for (const l of s.learn) n += l;
+  return n;
+}
+
 /**
  * Copies per-token values of a packed batch, in its flat order (the sequences `order`, each with
  * one value per learned token), to each sequence's place `offs[i]` in the per-token arrays: for
@@ -470,8 +477,7 @@ export async function trainPpo(o: PpoOptions): Promise<PpoResult> {
 function scatterRows(order: readonly number[], seqs: readonly Sequence[], offs: readonly number[], pairs: readonly [Float32Array, Float32Array][]): void {
   let r = 0;
   for (const i of order) {
-    let n = 0;
-    for (const l of seqs[i]!.learn) n += l;
+    const n = learnedCount(seqs[i]!);
     for (const [from, to] of pairs) to.set(from.subarray(r, r + n), offs[i]!);
     r += n;
   }

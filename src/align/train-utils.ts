@@ -146,7 +146,7 @@ export function buildPackedBatch(rows: readonly (readonly Sequence[])[], T: numb
  * flat order of the batch (and of its `targetRows`); `last` and `targetRows(..).seqOf` refer to
  * sequences by their index in `seqs`. Rows may be longer than the model's context
  * (each sequence must fit in it): padded to its longest sequence, a batch of RLHF rollouts was
- * 41% padding; packed into rows of twice the context it is a few per cent.
+ * 41% padding; packed into rows of twice the context, 11%.
  */
 export function packBatch(seqs: readonly Sequence[], padId: number, rowLen: number, maxLen: number): SeqBatch & { order: number[] } {
   if (seqs.length === 0) throw new InputError('packBatch: no sequences');
@@ -163,15 +163,13 @@ export function packBatch(seqs: readonly Sequence[], padId: number, rowLen: numb
   return { B: p.B, T: p.T, ids: p.ids, targets: p.targets, positions: p.positions, mask: p.mask, seqAt, last, order: rows.flat() };
 }
 
-
 /**
- * Pads sequences to the longest, or to `padTo` when that is longer (right padding with `padId`).
- * Position t predicts token t+1, so targets[t] = ids[t+1] where learn[t+1] = 1. Sequences longer
- * than `maxLen` are refused.
+ * Pads sequences to the longest (right padding with `padId`). Position t predicts token t+1,
+ * so targets[t] = ids[t+1] where learn[t+1] = 1. Sequences longer than `maxLen` are refused.
  */
-export function padBatch(seqs: readonly Sequence[], padId: number, maxLen: number, padTo = 0): SeqBatch {
+export function padBatch(seqs: readonly Sequence[], padId: number, maxLen: number): SeqBatch {
   if (seqs.length === 0) throw new InputError('padBatch: no sequences');
-  const T = Math.max(padTo, ...seqs.map((s) => s.ids.length));
+  const T = Math.max(...seqs.map((s) => s.ids.length));
   if (T > maxLen) throw new InputError(`a sequence of ${T} tokens exceeds the model's context of ${maxLen}`);
   const B = seqs.length;
   const ids = new Int32Array(B * T).fill(padId), targets = new Int32Array(B * T).fill(-100), last = new Int32Array(B);
