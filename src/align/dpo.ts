@@ -21,7 +21,7 @@ import { InputError } from '../util/errors.ts';
 import { ensureDir, writeJsonAtomic } from '../util/fs.ts';
 import type { Preference } from './loaders.ts';
 import {
-  appendMetrics, EpochSampler, fineTuneLr, fineTuneOptimizer, hasImages, holdOut, loadChatModel, packBatch, renderPair, resetMetrics, softplusTensor,
+  appendMetrics, EpochSampler, fineTuneLr, fineTuneOptimizer, hasImages, holdOut, loadChatModel, pairBatch, renderPair, resetMetrics, softplusTensor,
   sumPerSequence, targetRows, tokenLogprobs, type Sequence, type SeqBatch,
 } from './train-utils.ts';
 
@@ -85,8 +85,7 @@ export async function trainDpo(o: DpoOptions): Promise<DpoResult> {
     all.push({ chosen: c, rejected: r, refChosen: 0, refRejected: 0 });
   }
   if (all.length < 2) throw new InputError(`dpo: need at least 2 usable preference pairs, got ${all.length} (${skipped} skipped: images, or longer than the context of ${T})`);
-  // chosen then rejected, packed into rows of twice the context (see packBatch)
-  const batchOf = (ps: readonly PairSeqs[]) => packBatch([...ps.map((p) => p.chosen), ...ps.map((p) => p.rejected)], pad, 2 * T, T);
+  const batchOf = (ps: readonly PairSeqs[]) => pairBatch(ps, pad, T);
   // The frozen reference = the starting weights: score every pair once before training.
   const bar0 = new Progress({ label: 'dpo ref', total: all.length, unit: 'pair', quiet: o.quiet });
   noGrad(() => {

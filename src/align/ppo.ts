@@ -262,8 +262,6 @@ export async function trainPpo(o: PpoOptions): Promise<PpoResult> {
   const rules = o.rules ?? new RuleRewardModel();
   const kl: KlController = klOpt.kind === 'fixed' ? new FixedKlController(klOpt.beta) : new AdaptiveKlController(klOpt);
   const T = cm.model.config.contextLength, pad = cm.tok.specialTokenId('<|pad|>');
-  // Scoring and updates pack rollouts into rows of twice the context (see packBatch).
-  const packRow = 2 * T;
   const prompts = o.prompts.map((p) => ({ p, ids: renderPrompt(cm.tok, p.prompt) })).filter((x) => x.ids.length < T - 1);
   if (prompts.length === 0) throw new InputError(`rlhf: every prompt is longer than the context of ${T}`);
   const serving = new GPTInferenceModel(cm.model, cm.tok, 'policy');
@@ -335,7 +333,7 @@ export async function trainPpo(o: PpoOptions): Promise<PpoResult> {
     const oldLogp = new Float32Array(total), oldValues = new Float32Array(total), refLogp = new Float32Array(total);
     for (let s = 0; s < seqs.length; s += mb) {
       const idx = seqs.slice(s, s + mb).map((_, j) => s + j);
-      const batch = packBatch(idx.map((i) => seqs[i]!), pad, packRow, T), tr = targetRows(batch);
+      const batch = packBatch(idx.map((i) => seqs[i]!), pad, T), tr = targetRows(batch);
       noGrad(() => inStep(opt.backend, () => {
         const f = policy.forward(batch, tr, temperature);
         const rl = tokenLogprobs(ref, batch, tr, temperature).logp;
@@ -399,7 +397,7 @@ export async function trainPpo(o: PpoOptions): Promise<PpoResult> {
       const order = shuffler.shuffle(rollouts.map((_, i) => i));
       for (let s = 0; s < order.length; s += mb) {
         const idx = order.slice(s, s + mb);
-        const batch = packBatch(idx.map((i) => seqs[i]!), pad, packRow, T), tr = targetRows(batch);
+        const batch = packBatch(idx.map((i) => seqs[i]!), pad, T), tr = targetRows(batch);
         const n = tr.rows.length;
         const oLp = new Float32Array(n), oV = new Float32Array(n), A = new Float32Array(n), R = new Float32Array(n);
         let w = 0;

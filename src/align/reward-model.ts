@@ -27,7 +27,7 @@ import { readFileSync } from 'node:fs';
 import type { Tokenizer } from '../tokenizer/tokenizer.ts';
 import type { Message, Preference } from './loaders.ts';
 import {
-  appendMetrics, batchHidden, EpochSampler, fineTuneLr, fineTuneOptimizer, gatherRows, hasImages, holdOut, loadChatModel, packBatch, renderPair, resetMetrics,
+  appendMetrics, batchHidden, EpochSampler, fineTuneLr, fineTuneOptimizer, gatherRows, hasImages, holdOut, loadChatModel, packBatch, pairBatch, renderPair, resetMetrics,
   softplusTensor, type ChatModel, type Sequence, type SeqBatch,
 } from './train-utils.ts';
 
@@ -72,7 +72,7 @@ export class RewardModel {
       for (let i = 0; i < items.length; i += bs) {
         const seqs = items.slice(i, i + bs).map((it) => clipLeft(this.sequence(it.prompt, it.response), T));
         // each batch's activations go back to the buffer pool at once (only host numbers leave)
-        const s = inStep(this.gpt.wte.backend, () => this.scores(packBatch(seqs, pad, 2 * T, T)).toArray());
+        const s = inStep(this.gpt.wte.backend, () => this.scores(packBatch(seqs, pad, T)).toArray());
         for (const x of s) out.push(opts.raw ? x : (x - this.norm.mean) / this.norm.std);
       }
     });
@@ -164,8 +164,7 @@ export async function trainRewardModel(o: RewardTrainOptions): Promise<RewardTra
   if (all.length < 2) throw new InputError(`rm: need at least 2 usable preference pairs, got ${all.length} (${skipped} skipped: images, or longer than the context of ${T})`);
   const split = holdOut(all.length, o.valFraction ?? 0.1, new Rng(hashAt(seed, 21)));
   const train = split.train.map((i) => all[i]!), held = split.held.map((i) => all[i]!);
-  // chosen then rejected, packed into rows of twice the context (see packBatch)
-  const batchOf = (ps: readonly PairSeqs[]) => packBatch([...ps.map((p) => p.chosen), ...ps.map((p) => p.rejected)], pad, 2 * T, T);
+  const batchOf = (ps: readonly PairSeqs[]) => pairBatch(ps, pad, T);
 
   ensureDir(o.outDir);
   const metricsPath = join(o.outDir, 'metrics.jsonl');

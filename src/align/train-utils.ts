@@ -140,7 +140,8 @@ export function buildPackedBatch(rows: readonly (readonly Sequence[])[], T: numb
 }
 
 /**
- * Sequences packed first-fit (in the given order) into rows of `rowLen` tokens, for
+ * Sequences packed first-fit (in the given order) into rows of `rowLen` tokens (default twice the
+ * context `maxLen`), for
  * `tokenLogprobs`: positions restart at 0 for each sequence and a block-diagonal mask keeps them
  * apart, so each sequence is computed as it would be alone. `order` lists the sequences in the
  * flat order of the batch (and of its `targetRows`); `last` and `targetRows(..).seqOf` refer to
@@ -148,7 +149,7 @@ export function buildPackedBatch(rows: readonly (readonly Sequence[])[], T: numb
  * (each sequence must fit in it): padded to its longest sequence, a batch of RLHF rollouts was
  * 41% padding; packed into rows of twice the context, 11%.
  */
-export function packBatch(seqs: readonly Sequence[], padId: number, rowLen: number, maxLen: number): SeqBatch & { order: number[] } {
+export function packBatch(seqs: readonly Sequence[], padId: number, maxLen: number, rowLen = 2 * maxLen): SeqBatch & { order: number[] } {
   if (seqs.length === 0) throw new InputError('packBatch: no sequences');
   seqs.forEach((s) => { if (s.ids.length > maxLen) throw new InputError(`a sequence of ${s.ids.length} tokens exceeds the model's context of ${maxLen}`); });
   const rows = packRows(seqs.map((s) => s.ids.length), rowLen);
@@ -161,6 +162,11 @@ export function packBatch(seqs: readonly Sequence[], padId: number, rowLen: numb
     for (const i of r) { seqAt.fill(i, t, t + seqs[i]!.ids.length); t += seqs[i]!.ids.length; last[i] = t - 1; }
   });
   return { B: p.B, T: p.T, ids: p.ids, targets: p.targets, positions: p.positions, mask: p.mask, seqAt, last, order: rows.flat() };
+}
+
+/** Preference pairs as one packed batch: the chosen sequences, then the rejected ones. */
+export function pairBatch(ps: readonly { chosen: Sequence; rejected: Sequence }[], padId: number, maxLen: number): SeqBatch {
+  return packBatch([...ps.map((p) => p.chosen), ...ps.map((p) => p.rejected)], padId, maxLen);
 }
 
 /**

@@ -101,7 +101,7 @@ test('packBatch: rows longer than the context score every sequence as padBatch d
   const model = loadModel(dir);
   const pad = tok.specialTokenId('<|pad|>'), T = model.config.contextLength;
   const seqs = [...CONVS, ...CONVS.slice(0, 2)].map((c) => renderConversation(tok, c)).map((s) => ({ ids: s.ids.slice(0, T), learn: s.learn.slice(0, T) }));
-  const packed = packBatch(seqs, pad, 2 * T, T);
+  const packed = packBatch(seqs, pad, T);
   assert.equal(packed.T, 2 * T);
   assert.ok(packed.B < seqs.length, `${seqs.length} sequences in ${packed.B} rows`);
   assert.deepEqual([...packed.order].sort((x, y) => x - y), seqs.map((_, i) => i), 'every sequence once');
@@ -125,5 +125,5 @@ test('packBatch: rows longer than the context score every sequence as padBatch d
   assert.throws(() => model.hidden(ids), /exceeds the context length/);
   const wrong = Int32Array.from(packed.positions!, (_, i) => i % (2 * T));
   assert.throws(() => model.hidden(ids, { positions: Tensor.from(wrong, [packed.B, packed.T]) }), /position 127 exceeds the context length 64/);
-  assert.throws(() => packBatch([{ ids: new Array(T + 1).fill(1), learn: new Uint8Array(T + 1) }], pad, 2 * T, T), /exceeds the model's context of 64/);
+  assert.throws(() => packBatch([{ ids: new Array(T + 1).fill(1), learn: new Uint8Array(T + 1) }], pad, T), /exceeds the model's context of 64/);
 });
