@@ -51,6 +51,8 @@ import type { GraderModel } from './model-grader.ts';
 import { RewardModel } from './reward-model.ts';
 import { complete } from './policy-model.ts';
 import { GPTInferenceModel } from '../serve/gpt-model.ts';
+import type { Conversation } from './loaders.ts';
+import { renderConversations } from './sft.ts';
 import {
   appendMetrics, EpochSampler, fineTuneOptimizer, gatherRows, host, loadChatModel, packBatch, readMetrics, renderPrompt, resetMetrics,
   targetRows, tokenLogprobs, type SeqBatch, type Sequence,
@@ -214,6 +216,18 @@ export interface PpoOptions {
    * chosen again later by another rule (default false).
    */
   keepCheckpoints?: boolean;
+  /**
+   * Demonstrations mixed into every PPO update (PPO-ptx; Ouyang et al. 2022 mix in pretraining
+   * text): the loss adds ptxCoef × the mean assistant-token negative log-likelihood of `ptxBatch`
+   * conversations, drawn epoch by epoch. Usually the SFT conversations: refusals learned on
+   * disallowed requests then keep a steady counter-pull towards answering allowed ones, which
+   * rollouts alone give only when a sample happens to refuse.
+   */
+  ptxConversations?: readonly Conversation[];
+  /** Weight of the demonstration loss (default 0: off). */
+  ptxCoef?: number;
+  /** Conversations per update (default 8). */
+  ptxBatch?: number;
   seed?: number;
   quiet?: boolean;
 }
@@ -233,6 +247,8 @@ export interface PpoRow {
   step: number; reward: number; rm_reward: number; rule_reward: number; kl: number; beta: number;
   disallowed_answer_rate: number | null; over_refusal_rate: number | null;
   clip_frac: number; value_loss: number; policy_loss: number; approx_kl: number; response_tokens: number; ended: number; seconds: number;
+  /** Mean demonstration loss of the step's updates (null without PPO-ptx). */
+  ptx_loss: number | null;
 }
 
 export interface PpoResult {
@@ -278,6 +294,12 @@ export async function trainPpo(o: PpoOptions): Promise<PpoResult> {
   const withSaved = <T>(fn: () => T | Promise<T>): Promise<T> => (avg ? avg.with(fn) : Promise.resolve().then(fn));
   const sampler = new PromptSampler(prompts.map((x) => (o.balanceKinds ?? true) ? (x.p.kind ?? x.p.tags?.[0] ?? '') : ''), seed, (o.balanceKinds ?? true) ? o.kindWeights : undefined);
   const shuffler = new Rng(hashAt(seed, 42));
+  const ptxCoef = o.ptxCoef ?? 0, ptxBatch = o.ptxBatch ?? 8;
+  if (!(ptxCoef >= 0)) throw new InputError(`rlhf: ptxCoef must be >= 0, got ${ptxCoef}`);
+  if (!(Number.isInteger(ptxBatch) && ptxBatch >= 1)) throw new InputError(`rlhf: ptxBatch must be a whole number >= 1, got ${ptxBatch}`);
+  if (ptxCoef > 0 && !o.ptxConversations?.length) throw new InputError('rlhf: ptxCoef > 0 needs demonstration conversations (ptxConversations)');
+  const ptxSeqs = ptxCoef > 0 ? renderConversations(cm.tok, o.ptxConversations!, T, 'rlhf (ptx)', o.policyDir, o.quiet).seqs : [];
+  const ptxSampler = ptxSeqs.length > 0 ? new EpochSampler(ptxSeqs.length, new Rng(hashAt(seed, 43))) : null;
   const validateEvery = o.validateEvery ?? 10;
   if (!(Number.isInteger(validateEvery) && validateEvery >= 0)) throw new InputError(`rlhf: validateEvery must be a whole number >= 0, got ${validateEvery}`);
   const valPrompts = validateEvery > 0 ? (o.validation ?? []).map((p) => ({ p, ids: renderPrompt(cm.tok, p.prompt) })).filter((x) => x.ids.length < T - 1) : [];
@@ -392,7 +414,7 @@ export async function trainPpo(o: PpoOptions): Promise<PpoResult> {
     const meanKl = klSum / rollouts.length;
     // 4. PPO epochs over minibatches
     cm.model.training = true;
-    let clipSum = 0, vlSum = 0, plSum = 0, akSum = 0, updates = 0;
+    let clipSum = 0, vlSum = 0, plSum = 0, akSum = 0, ptxSum = 0, updates = 0;
     for (let e = 0; e < epochs; e++) {
       const order = shuffler.shuffle(rollouts.map((_, i) => i));
       for (let s = 0; s < order.length; s += mb) {
@@ -406,12 +428,18 @@ export async function trainPpo(o: PpoOptions): Promise<PpoResult> {
           for (let t = 0; t < rollouts[i]!.ids.length; t++, w++) { oLp[w] = oldLogp[a + t]!; oV[w] = oldValues[a + t]!; A[w] = white[i]![t]!; R[w] = rets[i]![t]!; }
         }
         if (w !== n) throw new InputError(`rlhf: internal mismatch of response tokens (${w} vs ${n})`);
+        const demo = ptxSampler ? packBatch(ptxSampler.next(ptxBatch).map((i) => ptxSeqs[i]!), pad, T) : null;
         // Every buffer of the update is reused by the next one as soon as the gradients are cleared.
         inStep(opt.backend, () => {
           const f = policy.forward(batch, tr, temperature);
           const pl = ppoPolicyLoss(f.logp, oLp, A, clip);
           const vl = ppoValueLoss(f.values, oV, R, vclip);
-          const loss = ops.add(pl.loss, ops.scalar('mul', vl, vfCoef));
+          let loss = ops.add(pl.loss, ops.scalar('mul', vl, vfCoef));
+          if (demo) {
+            const nll = ops.neg(ops.mean(tokenLogprobs(cm.model, demo).logp));
+            loss = ops.add(loss, ops.scalar('mul', nll, ptxCoef));
+            ptxSum += nll.item();
+          }
           opt.zeroGrad();
           loss.backward();
           opt.update(lr * Math.min(1, (step + 1) / 3));
@@ -429,6 +457,7 @@ export async function trainPpo(o: PpoOptions): Promise<PpoResult> {
       disallowed_answer_rate: disallowed, over_refusal_rate: overRefusal,
       clip_frac: clipSum / updates, value_loss: vlSum / updates, policy_loss: plSum / updates, approx_kl: akSum / updates,
       response_tokens: mean(rollouts.map((r) => r.ids.length)), ended: mean(rollouts.map((r) => (r.ended ? 1 : 0))), seconds: (Date.now() - ts) / 1000,
+      ptx_loss: ptxSampler ? ptxSum / updates : null,
     };
     rows.push(row);
     appendMetrics(metricsPath, row as unknown as Record<string, unknown>);
@@ -448,7 +477,7 @@ export async function trainPpo(o: PpoOptions): Promise<PpoResult> {
   const summary = {
     steps, batchSize: bs, epochs, minibatch: mb, lr, clip, valueClip: vclip, vfCoef, gamma, lambda, kl: { ...klOpt, final: kl.state() },
     maxTokens, temperature, rmCoef, ruleCoef, samplesPerPrompt: perPrompt, kindWeights: (o.balanceKinds ?? true) ? (o.kindWeights ?? {}) : null, seed, rewardModel: o.rewardModelDir, from: o.policyDir, prompts: prompts.length, seconds,
-    validateEvery, validationPrompts: valPrompts.length, weightAverage: avgDecay, selectedStep, selected: best, last: rows[rows.length - 1],
+    validateEvery, validationPrompts: valPrompts.length, weightAverage: avgDecay, ptx: ptxSampler ? { coef: ptxCoef, batch: ptxBatch, conversations: ptxSeqs.length } : null, selectedStep, selected: best, last: rows[rows.length - 1],
   };
   avg?.swapIn(); // from here on the model holds the weights that are saved
   if (best === null) {

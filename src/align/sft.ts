@@ -41,6 +41,30 @@ export function renderConversation(tok: Tokenizer, c: Conversation): Sequence {
   return { ids: r.ids, learn: r.assistantMask };
 }
 
+/**
+ * The text conversations rendered for training: those with images are skipped (the model is a
+ * text-only GPT), longer ones cut to the context `T`, and those left without an assistant token
+ * to learn dropped. `who` names the stage in messages; none usable is an error.
+ */
+export function renderConversations(tok: Tokenizer, conversations: readonly Conversation[], T: number, who: string, modelDir: string, quiet = false): { seqs: Sequence[]; skippedImages: number; truncated: number } {
+  let skippedImages = 0, truncated = 0;
+  const seqs: Sequence[] = [];
+  for (const c of conversations) {
+    if (hasImages(c.messages)) { skippedImages++; continue; }
+    let s = renderConversation(tok, c);
+    if (s.ids.length > T) { s = { ids: s.ids.slice(0, T), learn: s.learn.slice(0, T) }; truncated++; }
+    if (!s.learn.some((x, i) => i > 0 && x)) continue;
+    seqs.push(s);
+  }
+  if (skippedImages > 0 && !quiet) {
+    console.error(`${who}: skipped ${skippedImages} conversation(s) with images: ${modelDir} is a text-only GPT (train multimodal models with the multimodal trainer)`);
+  }
+  if (seqs.length === 0) {
+    throw new InputError(`${who}: no usable conversations (${conversations.length} given, ${skippedImages} with images, the rest without assistant tokens inside the context of ${T})`);
+  }
+  return { seqs, skippedImages, truncated };
+}
+
 /** Mean assistant-token loss of a packed batch (with gradients). */
 export function sftLoss(model: GPT, batch: PackedBatch): Tensor {
   const { B, T } = batch;
@@ -93,21 +117,7 @@ export async function trainSft(o: SftOptions): Promise<SftResult> {
   const { model, tok, config } = loadChatModel(o.modelDir);
   const T = model.config.contextLength, padId = tok.specialTokenId('<|pad|>');
 
-  let skippedImages = 0, truncated = 0;
-  const seqs: Sequence[] = [];
-  for (const c of o.conversations) {
-    if (hasImages(c.messages)) { skippedImages++; continue; }
-    let s = renderConversation(tok, c);
-    if (s.ids.length > T) { s = { ids: s.ids.slice(0, T), learn: s.learn.slice(0, T) }; truncated++; }
-    if (!s.learn.some((x, i) => i > 0 && x)) continue;
-    seqs.push(s);
-  }
-  if (skippedImages > 0 && !o.quiet) {
-    console.error(`sft: skipped ${skippedImages} conversation(s) with images: ${o.modelDir} is a text-only GPT (train multimodal models with the multimodal trainer)`);
-  }
-  if (seqs.length === 0) {
-    throw new InputError(`sft: no usable conversations (${o.conversations.length} given, ${skippedImages} with images, the rest without assistant tokens inside the context of ${T})`);
-  }
+  const { seqs, skippedImages, truncated } = renderConversations(tok, o.conversations, T, 'sft', o.modelDir, o.quiet);
   const split = holdOut(seqs.length, o.valFraction ?? 0.05, new Rng(hashAt(seed, 11)));
   const train = split.train.map((i) => seqs[i]!), val = split.held.map((i) => seqs[i]!);
   if (train.length === 0) throw new InputError('sft: every conversation was held out; give more data or a smaller --val-fraction');

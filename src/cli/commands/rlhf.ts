@@ -3,8 +3,9 @@ import { parse, num } from '../args.ts';
 import { trainPpo, gptGraderModel, type KlOptions, type PpoPrompt } from '../../align/ppo.ts';
 import { RuleRewardModel } from '../../align/rubrics.ts';
 import { loadRubricConfig } from '../../align/rubric-config.ts';
-import { readJsonl } from '../../align/jsonl.ts';
+import { readJsonl, toJsonl } from '../../align/jsonl.ts';
 import { generatedData, loadChatModel } from '../../align/train-utils.ts';
+import { loadConversations, parseConversations, type Conversation } from '../../align/loaders.ts';
 import { InputError } from '../../util/errors.ts';
 
 const OPTIONS = {
@@ -18,6 +19,9 @@ const OPTIONS = {
   'validate-every': { type: 'string', help: 'PPO steps between validations; the policy with the best validation reward is saved (0 = keep the last step)', default: '10' },
   'weight-average': { type: 'string', help: 'decay of a moving average of the policy weights, folded in every step; the average is validated and saved (0 = off)', default: '0' },
   'keep-checkpoints': { type: 'boolean', help: 'also save the policy of every validated step under DIR/steps/step-NNNN' },
+  'ptx-coef': { type: 'string', help: 'weight of a demonstration loss mixed into every PPO update (PPO-ptx; 0 = off)', default: '0' },
+  'ptx-data': { type: 'string', help: 'demonstration conversations JSONL for --ptx-coef (default: the policy\'s generated SFT conversations; required with --prompts)' },
+  'ptx-batch': { type: 'string', help: 'demonstration conversations per PPO update', default: '8' },
   'policy-file': { type: 'string', help: 'policy YAML for the generated prompts (default: data/policy/default.yaml)' },
   out: { type: 'string', help: 'output directory (model, value_head.safetensors, ppo-metrics.jsonl, plots)', default: 'runs/rlhf' },
   steps: { type: 'string', help: 'PPO steps (rollout batches)', default: '80' },
@@ -58,13 +62,17 @@ export async function run(argv: string[]): Promise<number> {
     const g = loadChatModel(v['grader-model'] ?? v['reward-model'], '--grader-model');
     rules = new RuleRewardModel(config, { grader: 'model', model: gptGraderModel(g.model, g.tok) });
   } else rules = new RuleRewardModel(config, { grader: 'program' });
-  let prompts: PpoPrompt[], validation: PpoPrompt[] = [];
+  const ptxCoef = num('ptx-coef', v['ptx-coef'], 0, { min: 0 });
+  let prompts: PpoPrompt[], validation: PpoPrompt[] = [], demos: Conversation[] | undefined;
   if (v.prompts) prompts = readPrompts(v.prompts);
   else {
     const g = generatedData(v['policy-file'], seed);
     prompts = g.rlPrompts.map((r) => ({ prompt: r.prompt, tags: r.tags, kind: r.kind }));
     validation = g.rlValidation.map((r) => ({ prompt: r.prompt, tags: r.tags, kind: r.kind }));
+    if (ptxCoef > 0 && !v['ptx-data']) demos = parseConversations(toJsonl(g.sft), 'generated SFT data');
   }
+  if (v['ptx-data']) demos = loadConversations(v['ptx-data']);
+  if (ptxCoef > 0 && !demos) throw new InputError('--ptx-coef with --prompts needs --ptx-data FILE.jsonl (demonstration conversations)');
   if (v['validation-prompts']) validation = readPrompts(v['validation-prompts']);
   const target = num('kl-target', v['kl-target'], 2, { min: 0 }), beta = num('kl-coef', v['kl-coef'], 0.05, { min: 0 });
   const kl: KlOptions = target > 0 ? { kind: 'adaptive', init: Math.max(beta, 1e-6), target, horizon: 2000 } : { kind: 'fixed', beta };
@@ -81,6 +89,7 @@ export async function run(argv: string[]): Promise<number> {
     samplesPerPrompt: num('samples-per-prompt', v['samples-per-prompt'], 4, { int: true, min: 1 }),
     validation, validateEvery: num('validate-every', v['validate-every'], 10, { int: true, min: 0 }),
     weightAverage, keepCheckpoints: !!v['keep-checkpoints'],
+    ptxCoef, ptxConversations: demos, ptxBatch: num('ptx-batch', v['ptx-batch'], 8, { int: true, min: 1 }),
   });
   const first = r.rows[0]!, last = r.rows[r.rows.length - 1]!;
   const pct = (x: number | null) => (x === null ? '-' : `${(x * 100).toFixed(0)}%`);
