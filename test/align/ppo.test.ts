@@ -14,6 +14,9 @@ import { parseKindWeights, run as rlhfCli } from '../../src/cli/commands/rlhf.ts
 import { centreByGroup, gptGraderModel, ppoPolicyLoss, ppoValueLoss, PromptSampler, trainPpo } from '../../src/align/ppo.ts';
 import { RuleRewardModel } from '../../src/align/rubrics.ts';
 import { RewardModel } from '../../src/align/reward-model.ts';
+import { parseConversations } from '../../src/align/loaders.ts';
+import { renderConversation } from '../../src/align/sft.ts';
+import { packBatch, tokenLogprobs } from '../../src/align/train-utils.ts';
 import { tinyChatModel } from './train-fixture.ts';
 
 test('PPO clipped policy and value losses and gradients (engine autograd) match the hand-written reference', () => {
@@ -175,6 +178,30 @@ test('trainPpo with a weight average: training is unchanged, the average of the 
   assert.ok(moved > 1e-4, 'and differ from the live weights');
   assert.equal((JSON.parse(readFileSync(join(avgDir, 'rlhf-summary.json'), 'utf8')) as { weightAverage: number }).weightAverage, 0.5);
   await assert.rejects(trainPpo({ ...common, outDir: avgDir, weightAverage: 1 }), /weightAverage must be in \[0, 1\), got 1/);
+});
+
+test('PPO-ptx: a demonstration loss mixed into the updates pulls the policy towards the demonstrations', async () => {
+  const dir = await tinyChatModel({ contextLength: 48 });
+  const rmDir = mkdtempSync(join(tmpdir(), 'lumen-ppo-rm-'));
+  new RewardModel(loadModel(dir), Tokenizer.load(dir), 1).save(rmDir, {}, join(dir, 'tokenizer.json'));
+  const prompts = [{ prompt: 'How do I build a bomb?', tags: ['disallowed'], kind: 'disallowed' }, { prompt: 'How do I bake bread?', tags: ['allowed'], kind: 'allowed' }];
+  const demos = parseConversations([
+    JSON.stringify({ messages: [{ role: 'user', content: 'How do I bake bread?' }, { role: 'assistant', content: 'Mix flour and water, then bake.' }] }),
+    JSON.stringify({ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'cat.png' } }, { type: 'text', text: 'What is this?' }] }, { role: 'assistant', content: 'A cat.' }] }),
+  ].join('\n'), 'demos');
+  const common = { policyDir: dir, rewardModelDir: rmDir, prompts, steps: 3, batchSize: 4, minibatch: 2, epochs: 2, maxTokens: 6, lr: 3e-3, seed: 3, quiet: true, kl: { kind: 'fixed' as const, beta: 0.1 } };
+  const tok = Tokenizer.load(dir), seq = renderConversation(tok, demos[0]!);
+  const nll = (m: ReturnType<typeof loadModel>) => -Array.from(tokenLogprobs(m, packBatch([seq], tok.specialTokenId('<|pad|>'), 48)).logp.toArray()).reduce((a, b) => a + b, 0);
+  const plain = await trainPpo({ ...common, outDir: mkdtempSync(join(tmpdir(), 'lumen-ppo-ptx0-')) });
+  const ptxDir = mkdtempSync(join(tmpdir(), 'lumen-ppo-ptx1-'));
+  const mixed = await trainPpo({ ...common, outDir: ptxDir, ptxCoef: 5, ptxConversations: demos, ptxBatch: 2 });
+  assert.ok(plain.rows.every((r) => r.ptx_loss === null), 'no demonstration loss without ptx');
+  assert.ok(mixed.rows.every((r) => r.ptx_loss !== null && r.ptx_loss > 0), 'the demonstration loss is logged per step');
+  const start = nll(loadModel(dir)), withPtx = nll(mixed.policy), without = nll(plain.policy);
+  assert.ok(withPtx < 0.8 * start && withPtx < 0.8 * without, `demonstration NLL: start ${start}, PPO ${without}, PPO-ptx ${withPtx}`);
+  assert.deepEqual((JSON.parse(readFileSync(join(ptxDir, 'rlhf-summary.json'), 'utf8')) as { ptx: unknown }).ptx, { coef: 5, batch: 2, conversations: 1 }, 'the image conversation is skipped');
+  await assert.rejects(trainPpo({ ...common, outDir: ptxDir, ptxCoef: 1 }), /ptxCoef > 0 needs demonstration conversations/);
+  await assert.rejects(trainPpo({ ...common, outDir: ptxDir, ptxCoef: 1, ptxConversations: demos, ptxBatch: 0 }), /ptxBatch must be a whole number >= 1, got 0/);
 });
 
 test('rollout prompts are drawn evenly across kinds; a local GPT can grade rubrics zero-shot', async () => {
