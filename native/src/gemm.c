@@ -152,6 +152,12 @@ static const kernel_t K_AVX512 = { "avx512f 12x32", 12, 32, 192, 256, 4096, ukr_
 #endif
 
 static const kernel_t *active = NULL;
+/* LUMEN_GEMM_SMALL_M=0 turns the unpacked few-rows path off (for comparisons); on by default. */
+static int small_m_enabled = -1;
+static int getenv_small_m_enabled(void) {
+  if (small_m_enabled < 0) { const char *e = getenv("LUMEN_GEMM_SMALL_M"); small_m_enabled = !(e && e[0] == '0'); }
+  return small_m_enabled;
+}
 
 static const kernel_t *pick_kernel(void) {
   if (active) return active;
@@ -441,8 +447,190 @@ static int pack_a_whole(const lm_gemm_args *g, const kernel_t *K, int64_t bi, in
   return 1;
 }
 
+/* ---- few rows (m <= SMALL_M, as in decoding one token per sequence): no packing. Packing B
+ * read and wrote the whole of B for every product, and the microkernel then read it again; for
+ * a 1-row product that ran at 6-7 GB/s of weights. Here B is read once, in place. Each element
+ * of C is computed as the FMA microkernels compute it (a chain of FMAs from zero over each KC
+ * slice, in order of p; then C = acc * alpha, or C += acc * alpha by one FMA for later slices
+ * and when accumulating), so a row's result does not depend on how many rows the product has
+ * nor on which path computed it. Only for the AVX2 and AVX-512 kernels (both KC = 256); the
+ * portable and NEON kernels keep the packed path. */
+#define SMALL_M 8
+#if defined(LM_X86)
+typedef struct { const lm_gemm_args *g; int64_t bi, KC, jblocks, tasks; } small_ctx;
+
+/* element (i, p) of op(A) */
+static inline float a_at(const float *A, int64_t ars, int64_t acs, int64_t i, int64_t p) { return A[i * ars + p * acs]; }
+
+__attribute__((target("avx2,fma")))
+static void small_store(const lm_gemm_args *g, float *C, int64_t ldc, int m, int64_t j0, int nj, const __m256 *acc, float alpha, int beta) {
+  const __m256 al = _mm256_set1_ps(alpha);
+  for (int i = 0; i < m; i++) {
+    float *cr = C + i * ldc + j0;
+    if (nj == 8) {
+      _mm256_storeu_ps(cr, beta ? _mm256_fmadd_ps(acc[i], al, _mm256_loadu_ps(cr)) : _mm256_mul_ps(acc[i], al));
+    } else {
+      float t[8] __attribute__((aligned(32)));
+      for (int r = 0; r < nj; r++) t[r] = cr[r];
+      __m256 v = beta ? _mm256_fmadd_ps(acc[i], al, _mm256_load_ps(t)) : _mm256_mul_ps(acc[i], al);
+      _mm256_store_ps(t, v);
+      for (int r = 0; r < nj; r++) cr[r] = t[r];
+    }
+  }
+}
+
+/* op(B) = B^T (B is n x k, rows contiguous along p): 8 rows of B, 8 values of p at a time,
+ * transposed in registers so that each vector holds columns j0..j0+7 of op(B) at one p. Each
+ * accumulator is one chain of FMAs (4-5 cycles each), so JB column blocks are in flight at once
+ * for few rows; M and JB are compile-time constants, which keeps the accumulators in registers. */
+__attribute__((target("avx2,fma"), always_inline))
+static inline void tb_load_cols(const float *B, int64_t ldb, int64_t j0, int nj, int64_t p, __m256 col[8]) {
+  const __m256 zero = _mm256_setzero_ps();
+  __m256 r0, r1, r2, r3, r4, r5, r6, r7;
+#define ROW(r, v) v = (r) < nj ? _mm256_loadu_ps(B + (j0 + (r)) * ldb + p) : zero;
+  ROW(0, r0) ROW(1, r1) ROW(2, r2) ROW(3, r3) ROW(4, r4) ROW(5, r5) ROW(6, r6) ROW(7, r7)
+#undef ROW
+  __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+  __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5), t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+  __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE), s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE), s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  col[0] = _mm256_permute2f128_ps(s0, s4, 0x20); col[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+  col[2] = _mm256_permute2f128_ps(s2, s6, 0x20); col[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+  col[4] = _mm256_permute2f128_ps(s0, s4, 0x31); col[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+  col[6] = _mm256_permute2f128_ps(s2, s6, 0x31); col[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+/* column blocks [jb0, jb0 + JB) (the last may be partial), M rows, all KC slices */
+__attribute__((target("avx2,fma"), always_inline))
+static inline void tb_blocks(const lm_gemm_args *g, const float *A, int64_t ars, int64_t acs, const float *B, int64_t ldb,
+                             float *C, int64_t ldc, int64_t KC, int64_t jb0, const int M, const int JB) {
+  const int64_t k = g->k, n = g->n;
+  int nj[4];
+  for (int b = 0; b < JB; b++) { int64_t r = n - (jb0 + b) * 8; nj[b] = r >= 8 ? 8 : r > 0 ? (int)r : 0; }
+  for (int64_t pc = 0; pc < k; pc += KC) {
+    const int64_t pe = k - pc < KC ? k : pc + KC;
+    __m256 acc[4][SMALL_M];
+    for (int b = 0; b < JB; b++) for (int i = 0; i < M; i++) acc[b][i] = _mm256_setzero_ps();
+    int64_t p = pc;
+    for (; p + 8 <= pe; p += 8) {
+      for (int b = 0; b < JB; b++) {
+        __m256 col[8];
+        tb_load_cols(B, ldb, (jb0 + b) * 8, nj[b], p, col);
+        for (int i = 0; i < M; i++)
+          for (int q = 0; q < 8; q++) acc[b][i] = _mm256_fmadd_ps(_mm256_set1_ps(a_at(A, ars, acs, i, p + q)), col[q], acc[b][i]);
+      }
+    }
+    for (; p < pe; p++) {
+      for (int b = 0; b < JB; b++) {
+        float v[8] __attribute__((aligned(32))) = { 0 };
+        for (int r = 0; r < nj[b]; r++) v[r] = B[((jb0 + b) * 8 + r) * ldb + p];
+        const __m256 bv = _mm256_load_ps(v);
+        for (int i = 0; i < M; i++) acc[b][i] = _mm256_fmadd_ps(_mm256_set1_ps(a_at(A, ars, acs, i, p)), bv, acc[b][i]);
+      }
+    }
+    for (int b = 0; b < JB; b++) if (nj[b] > 0) small_store(g, C, ldc, M, (jb0 + b) * 8, nj[b], acc[b], g->alpha, pc > 0 || g->accumulate);
+  }
+}
+
+/* op(B) = B (k x n, rows contiguous along j): JB blocks of 8 columns, one vector each per p. */
+__attribute__((target("avx2,fma"), always_inline))
+static inline void nb_blocks(const lm_gemm_args *g, const float *A, int64_t ars, int64_t acs, const float *B, int64_t ldb,
+                             float *C, int64_t ldc, int64_t KC, int64_t jb0, const int M, const int JB) {
+  const int64_t k = g->k, n = g->n;
+  int nj[4];
+  for (int b = 0; b < JB; b++) { int64_t r = n - (jb0 + b) * 8; nj[b] = r >= 8 ? 8 : r > 0 ? (int)r : 0; }
+  for (int64_t pc = 0; pc < k; pc += KC) {
+    const int64_t pe = k - pc < KC ? k : pc + KC;
+    __m256 acc[4][SMALL_M];
+    for (int b = 0; b < JB; b++) for (int i = 0; i < M; i++) acc[b][i] = _mm256_setzero_ps();
+    for (int64_t p = pc; p < pe; p++) {
+      for (int b = 0; b < JB; b++) {
+        const float *src = B + p * ldb + (jb0 + b) * 8;
+        __m256 bv;
+        if (nj[b] == 8) bv = _mm256_loadu_ps(src);
+        else {
+          float v[8] __attribute__((aligned(32))) = { 0 };
+          for (int r = 0; r < nj[b]; r++) v[r] = src[r];
+          bv = _mm256_load_ps(v);
+        }
+        for (int i = 0; i < M; i++) acc[b][i] = _mm256_fmadd_ps(_mm256_set1_ps(a_at(A, ars, acs, i, p)), bv, acc[b][i]);
+      }
+    }
+    for (int b = 0; b < JB; b++) if (nj[b] > 0) small_store(g, C, ldc, M, (jb0 + b) * 8, nj[b], acc[b], g->alpha, pc > 0 || g->accumulate);
+  }
+}
+
+/* Column blocks [b0, b1) of a small-m product: JB blocks at a time (more for fewer rows), each
+ * call with compile-time M and JB. */
+#define SMALL_DISPATCH(fn)                                                                            \
+  do {                                                                                               \
+    const int JB = g->m <= 2 ? 4 : g->m <= 4 ? 2 : 1;                                                  \
+    for (int64_t jb = b0; jb < b1; jb += JB) {                                                       \
+      const int one = jb + JB > b1; /* fewer than JB blocks left: one at a time */                  \
+      for (int64_t j = jb; j < (one ? b1 : jb + 1); j++) {                                           \
+        switch (g->m * 8 + (one ? 1 : JB)) {                                                         \
+          case 1 * 8 + 4: fn(g, A, ars, acs, B, ldb, C, ldc, x->KC, j, 1, 4); break;                 \
+          case 2 * 8 + 4: fn(g, A, ars, acs, B, ldb, C, ldc, x->KC, j, 2, 4); break;                 \
+          case 3 * 8 + 2: fn(g, A, ars, acs, B, ldb, C, ldc, x->KC, j, 3, 2); break;                 \
+          case 4 * 8 + 2: fn(g, A, ars, acs, B, ldb, C, ldc, x->KC, j, 4, 2); break;                 \
+          case 1 * 8 + 1: fn(g, A, ars, acs, B, ldb, C, ldc, x->KC, j, 1, 1); break;                 \
+          case 2 * 8 + 1: fn(g, A, ars, acs, B, ldb, C, ldc, x->KC, j, 2, 1); break;                 \
+          case 3 * 8 + 1: fn(g, A, ars, acs, B, ldb, C, ldc, x->KC, j, 3, 1); break;                 \
+          case 4 * 8 + 1: fn(g, A, ars, acs, B, ldb, C, ldc, x->KC, j, 4, 1); break;                 \
+          case 5 * 8 + 1: fn(g, A, ars, acs, B, ldb, C, ldc, x->KC, j, 5, 1); break;                 \
+          case 6 * 8 + 1: fn(g, A, ars, acs, B, ldb, C, ldc, x->KC, j, 6, 1); break;                 \
+          case 7 * 8 + 1: fn(g, A, ars, acs, B, ldb, C, ldc, x->KC, j, 7, 1); break;                 \
+          case 8 * 8 + 1: fn(g, A, ars, acs, B, ldb, C, ldc, x->KC, j, 8, 1); break;                 \
+        }                                                                                            \
+      }                                                                                              \
+    }                                                                                                \
+  } while (0)
+
+#define SMALL_TASK(name, fn, ldb_default)                                                            \
+  __attribute__((target("avx2,fma"))) static void name(void *vctx, int64_t t, int tid) {            \
+    small_ctx *x = vctx;                                                                             \
+    const lm_gemm_args *g = x->g;                                                                    \
+    const int64_t k = g->k, n = g->n, ldc = g->ldc ? g->ldc : n;                                     \
+    const int64_t lda = g->lda ? g->lda : (g->transA ? g->m : k), ldb = g->ldb ? g->ldb : (ldb_default); \
+    const int64_t ars = g->transA ? 1 : lda, acs = g->transA ? lda : 1;                              \
+    const float *A = g->a + x->bi * g->strideA, *B = g->b + x->bi * g->strideB;                      \
+    float *C = g->c + x->bi * g->strideC;                                                            \
+    const int64_t b0 = x->jblocks * t / x->tasks, b1 = x->jblocks * (t + 1) / x->tasks;              \
+    SMALL_DISPATCH(fn);                                                                              \
+  }
+SMALL_TASK(small_task_tb, tb_blocks, k)
+SMALL_TASK(small_task_nb, nb_blocks, n)
+#endif
+
+static int small_m_path(const kernel_t *K) {
+#if defined(LM_X86)
+  return (K == &K_AVX2 || K == &K_AVX512) && getenv_small_m_enabled();
+#else
+  (void)K; return 0;
+#endif
+}
+
+/* Batch item bi of a product with m <= SMALL_M, on T threads (column blocks split among them). */
+static void gemm_small(const lm_gemm_args *g, const kernel_t *K, int64_t bi, int T) {
+#if defined(LM_X86)
+  if (g->k == 0) { zero_or_keep(g, bi); return; }
+  small_ctx x = { g, bi, K->KC, (g->n + 7) / 8, 1 };
+  /* threads only where each gets at least ~256 KB of B: waking the pool costs ~10 us */
+  int64_t want = g->n * g->k / (64 * 1024);
+  if (T > 1 && want > 1) {
+    x.tasks = want < 4 * T ? want : 4 * T;
+    if (x.tasks > x.jblocks) x.tasks = x.jblocks;
+    lm_parallel(x.tasks, g->transB ? small_task_tb : small_task_nb, &x);
+  } else if (g->transB) small_task_tb(&x, 0, 0);
+  else small_task_nb(&x, 0, 0);
+#else
+  (void)g; (void)K; (void)bi; (void)T;
+#endif
+}
+
 /* One whole product (batch item bi) on the calling thread. */
 static void gemm_serial(const lm_gemm_args *g, const kernel_t *K, int64_t bi) {
+  if (g->m <= SMALL_M && small_m_path(K)) { gemm_small(g, K, bi, 1); return; }
   if (g->k == 0) { zero_or_keep(g, bi); return; }
   const int64_t k = g->k, KC = K->KC, nslices = (k + KC - 1) / KC;
   int64_t brs, bcs;
@@ -539,6 +727,8 @@ void lm_gemm(const lm_gemm_args *g) {
     /* many products: one per task, each on one thread */
     gemm_ctx x = { g, K };
     lm_parallel(g->batch, gemm_task, &x);
+  } else if (g->m <= SMALL_M && small_m_path(K)) {
+    for (int64_t bi = 0; bi < g->batch; bi++) gemm_small(g, K, bi, T);
   } else if (T > 1 && flops > 8.0e6) {
     for (int64_t bi = 0; bi < g->batch; bi++) gemm_shared(g, K, bi, T);
   } else {

@@ -100,6 +100,40 @@ test('matmul: odd sizes, both transposes, alpha, accumulate, every GEMM microker
   }
 });
 
+test('matmul: a row gives the same bits alone, in a few rows (unpacked path) and in a large product (packed path)', { skip }, () => {
+  const kernels = ['avx512', 'avx2', 'neon', 'generic'].filter((k) => addon!.gemmKernel(k));
+  const saved = getThreads();
+  try {
+    for (const kern of kernels) {
+      addon!.gemmKernel(kern);
+      for (const [n, k, threads] of [[13, 5, 1], [40, 300, 1], [67, 520, 1], [1, 9, 1], [300, 520, 2]] as const) {
+        setThreads(threads);
+        for (const transA of [false, true]) for (const transB of [false, true]) for (const [alpha, accumulate] of [[1, false], [0.75, true]] as const) {
+          const M = 19, a = rand(M * k), b = rand(k * n), c0 = rand(M * n);
+          const opA = (i: number, p: number) => (transA ? a[p * M + i]! : a[i * k + p]!);
+          const product = (rows: number[]): Float32Array => {
+            const m = rows.length, sub = new Float32Array(m * k);
+            rows.forEach((r, i) => { for (let p = 0; p < k; p++) sub[transA ? p * m + i : i * k + p] = opA(r, p); });
+            const out = new Float32Array(m * n);
+            rows.forEach((r, i) => out.set(c0.subarray(r * n, (r + 1) * n), i * n));
+            const o = buf(out);
+            nat!.matmul({ a: buf(sub), strideA: 0, b: buf(b), strideB: 0, out: o, strideOut: 0, batch: 1, m, n, k, transA, transB, alpha, accumulate });
+            return data(o);
+          };
+          const all = product(Array.from({ length: M }, (_, i) => i));
+          for (const [r0, mm] of [[0, 1], [7, 1], [3, 2], [10, 3], [0, 4], [14, 5], [11, 8]] as const) {
+            const rows = Array.from({ length: mm }, (_, i) => r0 + i);
+            sameBits(product(rows), all.slice(r0 * n, (r0 + mm) * n), `${kern} rows ${r0}..${r0 + mm - 1} of ${M}x${n}x${k} tA=${transA} tB=${transB} alpha=${alpha} acc=${accumulate} threads=${threads}`);
+          }
+        }
+      }
+    }
+  } finally {
+    setThreads(saved);
+    addon!.gemmKernel(kernels[0]!);
+  }
+});
+
 test('matmul: batched with strideB = 0 broadcast and offsets', { skip }, () => {
   const batch = 3, m = 65, n = 17, k = 129;
   const aOff = 5, bOff = 7, oOff = 3;
