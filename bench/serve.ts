@@ -5,7 +5,8 @@
  * 1. Single stream: one streaming /v1/completions request at a time, greedy, `ignore_eos`, a fixed
  *    number of tokens; time to first token (client side, request sent -> first text chunk) and
  *    decode tokens/s from the server's per-token latency histogram (/metrics before and after
- *    each request; the client-side estimate is printed too). Warm-up, then the median of
+ *    each request; the client-side estimate is printed too). Warm-up (at least 3 requests and
+ *    2 s: V8 compiles the decoding path), then the median of
  *    several repetitions.
  * 2. Aggregate: 1, 8 and 32 concurrent closed-loop clients, each sending a bounded number of
  *    requests; generated tokens (from `usage`) / wall time.
@@ -143,7 +144,9 @@ async function main(): Promise<void> {
     const label = opt.model ? `${model} from ${opt.model}` : `fake model (${opt['fake-step-ms']} ms of blocking work per batched step; engine + HTTP path only)`;
     console.log(`serve bench: ${label}; ${TOKENS} tokens per request, greedy, loopback, ${THREADS} thread(s)`);
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
-    await streamOnce(url, model, agent); // warm-up
+    // Warm-up: at least 3 requests and 2 s, so that V8 has compiled the decoding path (one
+    // 64-token request left single-stream decode at about a third of its steady speed).
+    for (let w = 0, until = Date.now() + 2000; w < 3 || Date.now() < until; w++) await streamOnce(url, model, agent);
     const single: StreamStats[] = [];
     const serverTps: number[] = [];
     for (let i = 0; i < REPS; i++) {
