@@ -152,12 +152,14 @@ static const kernel_t K_AVX512 = { "avx512f 12x32", 12, 32, 192, 256, 4096, ukr_
 #endif
 
 static const kernel_t *active = NULL;
+#if defined(LM_X86)
 /* LUMEN_GEMM_SMALL_M=0 turns the unpacked few-rows path off (for comparisons); on by default. */
 static int small_m_enabled = -1;
 static int getenv_small_m_enabled(void) {
   if (small_m_enabled < 0) { const char *e = getenv("LUMEN_GEMM_SMALL_M"); small_m_enabled = !(e && e[0] == '0'); }
   return small_m_enabled;
 }
+#endif
 
 static const kernel_t *pick_kernel(void) {
   if (active) return active;
