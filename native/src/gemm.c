@@ -502,10 +502,12 @@ static inline void tb_load_cols(const float *B, int64_t ldb, int64_t j0, int nj,
   col[6] = _mm256_permute2f128_ps(s2, s6, 0x31); col[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
 }
 
-/* column blocks [jb0, jb0 + JB) (the last may be partial), M rows, all KC slices */
+/* Column blocks [jb0, jb0 + JB) (the last may be partial), M rows, all KC slices; TB: op(B) = B^T
+ * (B is n x k: 8 rows at a time, 8 values of p, transposed in registers), else op(B) = B (k x n:
+ * one vector of 8 columns per p). M, JB and TB are compile-time constants at every call. */
 __attribute__((target("avx2,fma"), always_inline))
-static inline void tb_blocks(const lm_gemm_args *g, const float *A, int64_t ars, int64_t acs, const float *B, int64_t ldb,
-                             float *C, int64_t ldc, int64_t KC, int64_t jb0, const int M, const int JB) {
+static inline void small_blocks(const lm_gemm_args *g, const float *A, int64_t ars, int64_t acs, const float *B, int64_t ldb,
+                                float *C, int64_t ldc, int64_t KC, int64_t jb0, const int M, const int JB, const int TB) {
   const int64_t k = g->k, n = g->n;
   int nj[4];
   for (int b = 0; b < JB; b++) { int64_t r = n - (jb0 + b) * 8; nj[b] = r >= 8 ? 8 : r > 0 ? (int)r : 0; }
@@ -514,45 +516,23 @@ static inline void tb_blocks(const lm_gemm_args *g, const float *A, int64_t ars,
     __m256 acc[4][SMALL_M];
     for (int b = 0; b < JB; b++) for (int i = 0; i < M; i++) acc[b][i] = _mm256_setzero_ps();
     int64_t p = pc;
-    for (; p + 8 <= pe; p += 8) {
-      for (int b = 0; b < JB; b++) {
-        __m256 col[8];
-        tb_load_cols(B, ldb, (jb0 + b) * 8, nj[b], p, col);
-        for (int i = 0; i < M; i++)
-          for (int q = 0; q < 8; q++) acc[b][i] = _mm256_fmadd_ps(_mm256_set1_ps(a_at(A, ars, acs, i, p + q)), col[q], acc[b][i]);
+    if (TB) {
+      for (; p + 8 <= pe; p += 8) {
+        for (int b = 0; b < JB; b++) {
+          __m256 col[8];
+          tb_load_cols(B, ldb, (jb0 + b) * 8, nj[b], p, col);
+          for (int i = 0; i < M; i++)
+            for (int q = 0; q < 8; q++) acc[b][i] = _mm256_fmadd_ps(_mm256_set1_ps(a_at(A, ars, acs, i, p + q)), col[q], acc[b][i]);
+        }
       }
     }
-    for (; p < pe; p++) {
+    for (; p < pe; p++) {   /* op(B) = B: every p; B^T: the last k mod 8 of the slice */
       for (int b = 0; b < JB; b++) {
-        float v[8] __attribute__((aligned(32))) = { 0 };
-        for (int r = 0; r < nj[b]; r++) v[r] = B[((jb0 + b) * 8 + r) * ldb + p];
-        const __m256 bv = _mm256_load_ps(v);
-        for (int i = 0; i < M; i++) acc[b][i] = _mm256_fmadd_ps(_mm256_set1_ps(a_at(A, ars, acs, i, p)), bv, acc[b][i]);
-      }
-    }
-    for (int b = 0; b < JB; b++) if (nj[b] > 0) small_store(g, C, ldc, M, (jb0 + b) * 8, nj[b], acc[b], g->alpha, pc > 0 || g->accumulate);
-  }
-}
-
-/* op(B) = B (k x n, rows contiguous along j): JB blocks of 8 columns, one vector each per p. */
-__attribute__((target("avx2,fma"), always_inline))
-static inline void nb_blocks(const lm_gemm_args *g, const float *A, int64_t ars, int64_t acs, const float *B, int64_t ldb,
-                             float *C, int64_t ldc, int64_t KC, int64_t jb0, const int M, const int JB) {
-  const int64_t k = g->k, n = g->n;
-  int nj[4];
-  for (int b = 0; b < JB; b++) { int64_t r = n - (jb0 + b) * 8; nj[b] = r >= 8 ? 8 : r > 0 ? (int)r : 0; }
-  for (int64_t pc = 0; pc < k; pc += KC) {
-    const int64_t pe = k - pc < KC ? k : pc + KC;
-    __m256 acc[4][SMALL_M];
-    for (int b = 0; b < JB; b++) for (int i = 0; i < M; i++) acc[b][i] = _mm256_setzero_ps();
-    for (int64_t p = pc; p < pe; p++) {
-      for (int b = 0; b < JB; b++) {
-        const float *src = B + p * ldb + (jb0 + b) * 8;
         __m256 bv;
-        if (nj[b] == 8) bv = _mm256_loadu_ps(src);
+        if (!TB && nj[b] == 8) bv = _mm256_loadu_ps(B + p * ldb + (jb0 + b) * 8);
         else {
           float v[8] __attribute__((aligned(32))) = { 0 };
-          for (int r = 0; r < nj[b]; r++) v[r] = src[r];
+          for (int r = 0; r < nj[b]; r++) v[r] = TB ? B[((jb0 + b) * 8 + r) * ldb + p] : B[p * ldb + (jb0 + b) * 8 + r];
           bv = _mm256_load_ps(v);
         }
         for (int i = 0; i < M; i++) acc[b][i] = _mm256_fmadd_ps(_mm256_set1_ps(a_at(A, ars, acs, i, p)), bv, acc[b][i]);
@@ -564,31 +544,24 @@ static inline void nb_blocks(const lm_gemm_args *g, const float *A, int64_t ars,
 
 /* Column blocks [b0, b1) of a small-m product: JB blocks at a time (more for fewer rows), each
  * call with compile-time M and JB. */
-#define SMALL_DISPATCH(fn)                                                                            \
+#define SMALL_CASE(m_, jb_, TB) \
+  case (m_) * 8 + (jb_): small_blocks(g, A, ars, acs, B, ldb, C, ldc, x->KC, j, m_, jb_, TB); break;
+#define SMALL_DISPATCH(TB)                                                                            \
   do {                                                                                               \
     const int JB = g->m <= 2 ? 4 : g->m <= 4 ? 2 : 1;                                                  \
     for (int64_t jb = b0; jb < b1; jb += JB) {                                                       \
       const int one = jb + JB > b1; /* fewer than JB blocks left: one at a time */                  \
       for (int64_t j = jb; j < (one ? b1 : jb + 1); j++) {                                           \
         switch (g->m * 8 + (one ? 1 : JB)) {                                                         \
-          case 1 * 8 + 4: fn(g, A, ars, acs, B, ldb, C, ldc, x->KC, j, 1, 4); break;                 \
-          case 2 * 8 + 4: fn(g, A, ars, acs, B, ldb, C, ldc, x->KC, j, 2, 4); break;                 \
-          case 3 * 8 + 2: fn(g, A, ars, acs, B, ldb, C, ldc, x->KC, j, 3, 2); break;                 \
-          case 4 * 8 + 2: fn(g, A, ars, acs, B, ldb, C, ldc, x->KC, j, 4, 2); break;                 \
-          case 1 * 8 + 1: fn(g, A, ars, acs, B, ldb, C, ldc, x->KC, j, 1, 1); break;                 \
-          case 2 * 8 + 1: fn(g, A, ars, acs, B, ldb, C, ldc, x->KC, j, 2, 1); break;                 \
-          case 3 * 8 + 1: fn(g, A, ars, acs, B, ldb, C, ldc, x->KC, j, 3, 1); break;                 \
-          case 4 * 8 + 1: fn(g, A, ars, acs, B, ldb, C, ldc, x->KC, j, 4, 1); break;                 \
-          case 5 * 8 + 1: fn(g, A, ars, acs, B, ldb, C, ldc, x->KC, j, 5, 1); break;                 \
-          case 6 * 8 + 1: fn(g, A, ars, acs, B, ldb, C, ldc, x->KC, j, 6, 1); break;                 \
-          case 7 * 8 + 1: fn(g, A, ars, acs, B, ldb, C, ldc, x->KC, j, 7, 1); break;                 \
-          case 8 * 8 + 1: fn(g, A, ars, acs, B, ldb, C, ldc, x->KC, j, 8, 1); break;                 \
+          SMALL_CASE(1, 4, TB) SMALL_CASE(2, 4, TB) SMALL_CASE(3, 2, TB) SMALL_CASE(4, 2, TB)           \
+          SMALL_CASE(1, 1, TB) SMALL_CASE(2, 1, TB) SMALL_CASE(3, 1, TB) SMALL_CASE(4, 1, TB)           \
+          SMALL_CASE(5, 1, TB) SMALL_CASE(6, 1, TB) SMALL_CASE(7, 1, TB) SMALL_CASE(8, 1, TB)           \
         }                                                                                            \
       }                                                                                              \
     }                                                                                                \
   } while (0)
 
-#define SMALL_TASK(name, fn, ldb_default)                                                            \
+#define SMALL_TASK(name, TB, ldb_default)                                                            \
   __attribute__((target("avx2,fma"))) static void name(void *vctx, int64_t t, int tid) {            \
     small_ctx *x = vctx;                                                                             \
     const lm_gemm_args *g = x->g;                                                                    \
@@ -598,10 +571,10 @@ static inline void nb_blocks(const lm_gemm_args *g, const float *A, int64_t ars,
     const float *A = g->a + x->bi * g->strideA, *B = g->b + x->bi * g->strideB;                      \
     float *C = g->c + x->bi * g->strideC;                                                            \
     const int64_t b0 = x->jblocks * t / x->tasks, b1 = x->jblocks * (t + 1) / x->tasks;              \
-    SMALL_DISPATCH(fn);                                                                              \
+    SMALL_DISPATCH(TB);                                                                              \
   }
-SMALL_TASK(small_task_tb, tb_blocks, k)
-SMALL_TASK(small_task_nb, nb_blocks, n)
+SMALL_TASK(small_task_tb, 1, k)
+SMALL_TASK(small_task_nb, 0, n)
 #endif
 
 static int small_m_path(const kernel_t *K) {
