@@ -14,7 +14,8 @@
  *      (whitened over the batch) and value targets (gae.ts). β is fixed or adaptive.
  *   4. Several epochs over shuffled minibatches of the rollouts minimise the clipped policy
  *      loss and the clipped value loss (one forward gives both: the value head reads the
- *      policy's final hidden state, detached, at the position that predicts each response token).
+ *      policy's final hidden state, detached, at the position that predicts each response token),
+ *      plus, optionally, a demonstration loss (PPO-ptx, `ptxCoef`; off by default).
  *
  * Checkpoint choice: with validation prompts (phrasings PPO never trains on), every
  * `validateEvery` steps the policy answers them greedily, as the evaluation does, and is scored
@@ -219,9 +220,10 @@ export interface PpoOptions {
   /**
    * Demonstrations mixed into every PPO update (PPO-ptx; Ouyang et al. 2022 mix in pretraining
    * text): the loss adds ptxCoef × the mean assistant-token negative log-likelihood of `ptxBatch`
-   * conversations, drawn epoch by epoch. Usually the SFT conversations: refusals learned on
-   * disallowed requests then keep a steady counter-pull towards answering allowed ones, which
-   * rollouts alone give only when a sample happens to refuse.
+   * conversations, drawn epoch by epoch. Usually the SFT conversations, meant as a steady pull
+   * towards answering allowed requests, which rollouts give only when a sample happens to refuse.
+   * At ptxCoef 1 on the speedrun's stages it held the policy near SFT (half the KL) and PPO learned
+   * less without refusing fewer allowed requests (docs/experiments/alignment.md), so it is off.
    */
   ptxConversations?: readonly Conversation[];
   /** Weight of the demonstration loss (default 0: off). */
