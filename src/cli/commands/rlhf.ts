@@ -3,9 +3,8 @@ import { parse, num } from '../args.ts';
 import { trainPpo, gptGraderModel, type KlOptions, type PpoPrompt } from '../../align/ppo.ts';
 import { RuleRewardModel } from '../../align/rubrics.ts';
 import { loadRubricConfig } from '../../align/rubric-config.ts';
-import { readJsonl, toJsonl } from '../../align/jsonl.ts';
-import { generatedData, loadChatModel } from '../../align/train-utils.ts';
-import { loadConversations, parseConversations, type Conversation } from '../../align/loaders.ts';
+import { readJsonl } from '../../align/jsonl.ts';
+import { conversationsFrom, generatedData, loadChatModel } from '../../align/train-utils.ts';
 import { InputError } from '../../util/errors.ts';
 
 const OPTIONS = {
@@ -62,17 +61,16 @@ export async function run(argv: string[]): Promise<number> {
     const g = loadChatModel(v['grader-model'] ?? v['reward-model'], '--grader-model');
     rules = new RuleRewardModel(config, { grader: 'model', model: gptGraderModel(g.model, g.tok) });
   } else rules = new RuleRewardModel(config, { grader: 'program' });
-  const ptxCoef = num('ptx-coef', v['ptx-coef'], 0, { min: 0 });
-  let prompts: PpoPrompt[], validation: PpoPrompt[] = [], demos: Conversation[] | undefined;
+  let prompts: PpoPrompt[], validation: PpoPrompt[] = [];
   if (v.prompts) prompts = readPrompts(v.prompts);
   else {
     const g = generatedData(v['policy-file'], seed);
     prompts = g.rlPrompts.map((r) => ({ prompt: r.prompt, tags: r.tags, kind: r.kind }));
     validation = g.rlValidation.map((r) => ({ prompt: r.prompt, tags: r.tags, kind: r.kind }));
-    if (ptxCoef > 0 && !v['ptx-data']) demos = parseConversations(toJsonl(g.sft), 'generated SFT data');
   }
-  if (v['ptx-data']) demos = loadConversations(v['ptx-data']);
-  if (ptxCoef > 0 && !demos) throw new InputError('--ptx-coef with --prompts needs --ptx-data FILE.jsonl (demonstration conversations)');
+  const ptxCoef = num('ptx-coef', v['ptx-coef'], 0, { min: 0 });
+  if (ptxCoef > 0 && v.prompts && !v['ptx-data']) throw new InputError('--ptx-coef with --prompts needs --ptx-data FILE.jsonl (demonstration conversations)');
+  const demos = ptxCoef > 0 ? conversationsFrom(v['ptx-data'], !v['ptx-data'], v['policy-file'], seed) : undefined;
   if (v['validation-prompts']) validation = readPrompts(v['validation-prompts']);
   const target = num('kl-target', v['kl-target'], 2, { min: 0 }), beta = num('kl-coef', v['kl-coef'], 0.05, { min: 0 });
   const kl: KlOptions = target > 0 ? { kind: 'adaptive', init: Math.max(beta, 1e-6), target, horizon: 2000 } : { kind: 'fixed', beta };
