@@ -256,7 +256,7 @@ export class TaskMixture {
   /** For slot j of a round: its task, how many slots that task has, and its rank among them. */
   private readonly slots: { task: VisualTask; count: number; rank: number }[];
 
-  constructor(readonly tasks: readonly VisualTask[], split: 'train' | 'heldout' | 'compositional', seed: number, size: number, cacheDir?: string, opts: { jitter?: Jitter } = {}) {
+  constructor(readonly tasks: readonly VisualTask[], split: 'train' | 'heldout' | 'compositional', seed: number, size: number, cacheDir?: string, opts: { jitter?: Jitter; prefetch?: number } = {}) {
     const seen = new Map<VisualTask, number>();
     this.slots = tasks.map((task) => {
       const rank = seen.get(task) ?? 0;
@@ -264,7 +264,7 @@ export class TaskMixture {
       return { task, count: 0, rank };
     });
     for (const s of this.slots) s.count = seen.get(s.task)!;
-    for (const t of seen.keys()) this.byTask.set(t, new VisualDataset({ tasks: [t], split, seed, size, cacheDir, jitter: opts.jitter }));
+    for (const t of seen.keys()) this.byTask.set(t, new VisualDataset({ tasks: [t], split, seed, size, cacheDir, jitter: opts.jitter, prefetch: opts.prefetch }));
   }
 
   /**
@@ -431,7 +431,8 @@ export async function trainMultimodal(o: MMTrainOptions): Promise<{ model: Multi
   const prior = cfg.answerPrior > 0 ? new AnswerPrior(tok, cfg.tasks, cfg.seed, { strength: cfg.answerPrior }) : null;
   const B = cfg.batchSize, total = cfg.init.alignSteps + cfg.steps;
   const cacheDir = join(root, 'data', 'visual-cache');
-  const data = new TaskMixture(cfg.tasks, 'train', cfg.seed, cfg.vision.imageSize, cacheDir, { jitter: cfg.jitter });
+  // Each task's next chunk of images renders while this one trains (prefetch 1).
+  const data = new TaskMixture(cfg.tasks, 'train', cfg.seed, cfg.vision.imageSize, cacheDir, { jitter: cfg.jitter, prefetch: 1 });
   const heldout = cfg.evalEvery > 0 ? await new TaskMixture(cfg.tasks, 'heldout', cfg.seed, cfg.vision.imageSize, cacheDir).batch(0, cfg.evalSamples) : [];
 
   const metricsPath = join(o.outDir, 'metrics.jsonl');

@@ -1,7 +1,8 @@
 /**
  * Atomic file writes: write to a temporary file in the same directory, fsync it, rename it
  * over the destination, fsync the directory. A crash at any moment leaves either the old
- * file or the new one, never a partial file.
+ * file or the new one, never a partial file. (writeFileReplacing: the same without the
+ * fsyncs, for caches.)
  */
 import { openSync, writeSync, fsyncSync, closeSync, renameSync, unlinkSync, mkdirSync, existsSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
@@ -9,6 +10,19 @@ import { randomBytes } from 'node:crypto';
 
 /** Writes `data` to `path` atomically (creating parent directories). */
 export function writeFileAtomic(path: string, data: string | Uint8Array | readonly Uint8Array[]): void {
+  writeReplacing(path, data, true);
+}
+
+/**
+ * Replaces `path` whole by a rename, like writeFileAtomic, but without flushing to disk: for
+ * caches, where a file that a power loss damaged is detected and made again. Readers never see
+ * a partial write of this process.
+ */
+export function writeFileReplacing(path: string, data: string | Uint8Array | readonly Uint8Array[]): void {
+  writeReplacing(path, data, false);
+}
+
+function writeReplacing(path: string, data: string | Uint8Array | readonly Uint8Array[], durable: boolean): void {
   const dir = dirname(path);
   mkdirSync(dir, { recursive: true });
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
@@ -19,7 +33,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array | readon
       let off = 0;
       while (off < part.byteLength) off += writeSync(fd, part, off, part.byteLength - off);
     }
-    fsyncSync(fd);
+    if (durable) fsyncSync(fd);
   } catch (e) {
     closeSync(fd);
     try { unlinkSync(tmp); } catch { /* already gone */ }
@@ -28,7 +42,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array | readon
   closeSync(fd);
   crashPoint(path);
   renameSync(tmp, path);
-  fsyncDir(dir);
+  if (durable) fsyncDir(dir);
 }
 
 /** fsync a directory so a rename in it is durable (no-op where the platform refuses). */

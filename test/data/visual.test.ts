@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, readdirSync } from 'node:fs';
+import { mkdtempSync, rmSync, readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -225,6 +225,35 @@ test('cached batches equal rendered ones, and are read back from the cache', asy
     await stream.batch(520, 1); // chunk 2 renders; chunk 0 leaves memory
     const back = await stream.batch(250, 2);
     assert.deepEqual(back.map((s) => s.image), plain.slice(0, 2).map((s) => s.image));
+    // A damaged entry (metadata cut short, as a power loss may leave it) is rendered again.
+    const meta1 = join(dir, key[0]!, 'chunk-1.json');
+    writeFileSync(meta1, readFileSync(meta1, 'utf8').slice(0, 100));
+    const mended = await new VisualDataset({ ...opts, cacheDir: dir }).batch(256, 4);
+    assert.deepEqual(mended.map((s) => s.rgb), plain.slice(6).map((s) => s.rgb));
+    assert.doesNotThrow(() => JSON.parse(readFileSync(meta1, 'utf8')));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a prefetching stream renders the next chunk ahead and serves the same samples', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lumen-vis-'));
+  try {
+    const opts = { seed: 5, size: 16, tasks: ['count'] as VisualTask[], cacheDir: dir };
+    const ahead = new VisualDataset({ ...opts, prefetch: 1 });
+    const first = await ahead.batch(0, 8);
+    const [key] = readdirSync(dir);
+    const chunk1 = join(dir, key!, 'chunk-1.json');
+    for (let i = 0; i < 200 && !existsSync(chunk1); i++) await new Promise((r) => setTimeout(r, 25));
+    assert.ok(existsSync(chunk1), 'chunk 1 was rendered before it was asked for');
+    const plain = new VisualDataset({ seed: 5, size: 16, tasks: ['count'] });
+    assert.deepEqual(first.map((s) => s.rgb), (await plain.batch(0, 8)).map((s) => s.rgb));
+    // Read in order across two chunk boundaries, then back: the samples of a plain stream.
+    const got = [];
+    for (let s = 250; s < 530; s += 40) got.push(...(await ahead.batch(s, 40)));
+    got.push(...(await ahead.batch(3, 2)));
+    const want = [...(await plain.batch(250, 280)), ...(await plain.batch(3, 2))];
+    assert.deepEqual(got.map((s) => [s.index, s.answer, s.rgb]), want.map((s) => [s.index, s.answer, s.rgb]));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
