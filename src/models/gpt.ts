@@ -149,8 +149,8 @@ export class GPT {
     return ops.add(x, drop(b.down.forward(m), 1));
   }
 
-  /** Final hidden states (B, T, C) after the last norm. */
-  hidden(ids: Tensor, opts: ForwardOptions = {}): Tensor {
+  /** Checks ids (B, T) and positions; the embedded input (B, T, C) with its positions. */
+  private prepare(ids: Tensor, opts: ForwardOptions): { positions: Tensor; x: Tensor } {
     const c = this.config;
     if (ids.dtype !== 'int32' || ids.ndim !== 2) throw new OpError('gpt.forward', `ids must be int32 (B, T), got ${ids.dtype} [${ids.shape.join(', ')}]`);
     const [B, T] = ids.shape as [number, number];
@@ -170,8 +170,83 @@ export class GPT {
     const positions = opts.positions ?? defaultPositions(B, T, ids);
     let x = this.embed(ids, positions, opts.splice);
     if (this.training && c.dropout > 0) x = ops.dropout(x, c.dropout, ((opts.dropoutSeed ?? 0) * 31 + 17) >>> 0);
+    return { positions, x };
+  }
+
+  /** Final hidden states (B, T, C) after the last norm. */
+  hidden(ids: Tensor, opts: ForwardOptions = {}): Tensor {
+    const { positions, x: x0 } = this.prepare(ids, opts);
+    let x = x0;
     for (let i = 0; i < this.blocks.length; i++) x = this.block(this.blocks[i]!, x, positions, opts.mask ?? null, opts.dropoutSeed ?? 0, i);
     return this.lnF.forward(x);
+  }
+
+  /**
+   * Final hidden states (n, C) at the flat rows b·T + t of `rows` (strictly increasing), the
+   * same as gathering them from `hidden` but cheaper when few rows are wanted (the targets of a
+   * prompt's answer): the last block runs its queries, output projection and MLP only at those
+   * rows; every row still gives its keys and values. Falls back to the full forward and a gather
+   * with dropout or an explicit mask.
+   */
+  hiddenAt(ids: Tensor, rows: Int32Array, opts: ForwardOptions = {}): Tensor {
+    const c = this.config;
+    if (ids.dtype !== 'int32' || ids.ndim !== 2) throw new OpError('gpt.hiddenAt', `ids must be int32 (B, T), got ${ids.dtype} [${ids.shape.join(', ')}]`);
+    const [B, T] = ids.shape as [number, number];
+    for (let i = 0; i < rows.length; i++) {
+      if (!(rows[i]! >= 0 && rows[i]! < B * T) || (i > 0 && rows[i]! <= rows[i - 1]!)) {
+        throw new OpError('gpt.hiddenAt', `rows must be strictly increasing flat indices in [0, ${B * T}); entry ${i} is ${rows[i]}`);
+      }
+    }
+    if (rows.length === 0) throw new OpError('gpt.hiddenAt', 'no rows asked for');
+    if ((this.training && c.dropout > 0) || opts.mask || this.blocks.length === 0) {
+      return ops.embedding(ops.reshape(this.hidden(ids, opts), [B * T, c.width]), Tensor.from(rows, [rows.length], ids.backend));
+    }
+    const { positions, x } = this.prepare(ids, opts);
+    let h = x;
+    const last = this.blocks.length - 1;
+    for (let i = 0; i < last; i++) h = this.block(this.blocks[i]!, h, positions, null, opts.dropoutSeed ?? 0, i);
+    return this.lnF.forward(this.lastBlockAt(this.blocks[last]!, h, positions, rows));
+  }
+
+  /**
+   * The last block at the rows `rows` of x (B, T, C) → (n, C). The rows are laid out as queries
+   * (B, Q, ...) with Q the most rows of one sequence (spare slots repeat the sequence's first
+   * position and are dropped); an additive mask keeps each query causal at its own position.
+   */
+  private lastBlockAt(b: Block, x: Tensor, positions: Tensor, rows: Int32Array): Tensor {
+    const c = this.config, [B, T, C] = x.shape as [number, number, number];
+    const D = headDim(c);
+    const counts = new Int32Array(B);
+    for (const r of rows) counts[Math.floor(r / T)]!++;
+    let Q = 1;
+    for (const n of counts) Q = Math.max(Q, n);
+    const slots = new Int32Array(B * Q), keep = new Int32Array(rows.length), mask = new Float32Array(B * Q * T).fill(-Infinity);
+    const fill = new Int32Array(B);
+    for (let b = 0; b < B; b++) for (let j = 0; j < Q; j++) slots[b * Q + j] = b * T;
+    rows.forEach((r, i) => { const bb = Math.floor(r / T), j = fill[bb]!++; slots[bb * Q + j] = r; keep[i] = bb * Q + j; });
+    for (let s = 0; s < B * Q; s++) {
+      const t = slots[s]! % T;
+      mask.fill(0, s * T, s * T + t + 1);
+    }
+    const be = x.backend;
+    const at = Tensor.from(slots, [B * Q], be);
+    const flat = ops.reshape(x, [B * T, C]);
+    const h = b.ln1.forward(x);
+    let k = ops.reshape(b.k.forward(h), [B, T, c.kvHeads, D]);
+    const v = ops.reshape(b.v.forward(h), [B, T, c.kvHeads, D]);
+    let q = ops.reshape(b.q.forward(ops.embedding(ops.reshape(h, [B * T, C]), at)), [B, Q, c.heads, D]);
+    if (c.positions === 'rope') {
+      const p = positions.toArray();
+      const qPos = Tensor.from(Int32Array.from(slots, (s) => p[s]!), [B, Q], be);
+      q = ops.rope(q, qPos, c.ropeBase);
+      k = ops.rope(k, positions, c.ropeBase);
+    }
+    const a = ops.attention(q, k, v, { scale: this.attnScale, mask: Tensor.from(mask, [B, 1, Q, T], be) });
+    let y = ops.add(ops.embedding(flat, at), b.o.forward(ops.reshape(a, [B * Q, C])));
+    if (rows.length < B * Q) y = ops.embedding(y, Tensor.from(keep, [keep.length], be));
+    const h2 = b.ln2.forward(y);
+    const m = b.gate ? ops.mul(ops.silu(b.gate.forward(h2)), b.up.forward(h2)) : ops.gelu(b.up.forward(h2));
+    return ops.add(y, b.down.forward(m));
   }
 
   /** Logits (..., V) from hidden states (..., C). */

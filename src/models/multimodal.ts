@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { Tensor, Rng, noGrad } from '../tensor/index.ts';
 import * as ops from '../tensor/ops.ts';
 import type { Param } from '../nn/layers.ts';
-import { GPT } from './gpt.ts';
+import { GPT, type ForwardOptions } from './gpt.ts';
 import { Decoder, type KVCache, type DecodeItem } from './decoder.ts';
 import { parseGPTConfig, type GPTConfig } from './config.ts';
 import { ViT, Projector, parseVisionConfig, imageTokenCount, type VisionConfig } from './vit.ts';
@@ -224,15 +224,20 @@ export class MultimodalModel {
     return this.projector.forward(this.vit.forward(pixels));
   }
 
-  /** Final hidden states (B, T, C) of a batch, image embeddings spliced in. */
-  hidden(batch: MMBatch, opts: { dropoutSeed?: number; onImages?: (emb: Tensor) => void } = {}): Tensor {
+  /**
+   * Final hidden states (B, T, C) of a batch, image embeddings spliced in; with `rows` (flat
+   * b·T + t, increasing) only those rows, (n, C), computed as `GPT.hiddenAt` does.
+   */
+  hidden(batch: MMBatch, opts: { dropoutSeed?: number; onImages?: (emb: Tensor) => void; rows?: Int32Array } = {}): Tensor {
     const c = this.config, S = c.vision.imageSize;
     const ids = Tensor.from(batch.ids, [batch.B, batch.T]);
-    if (batch.nImages === 0) return this.gpt.hidden(ids, { dropoutSeed: opts.dropoutSeed });
-    const emb = this.encodeImages(Tensor.from(batch.pixels, [batch.nImages, 3, S, S])); // (N, M, C)
-    opts.onImages?.(emb);
-    const values = ops.reshape(emb, [batch.nImages * this.imageTokens, c.model.width]);
-    return this.gpt.hidden(ids, { dropoutSeed: opts.dropoutSeed, splice: { index: batch.imagePositions, values } });
+    let fwd: ForwardOptions = { dropoutSeed: opts.dropoutSeed };
+    if (batch.nImages > 0) {
+      const emb = this.encodeImages(Tensor.from(batch.pixels, [batch.nImages, 3, S, S])); // (N, M, C)
+      opts.onImages?.(emb);
+      fwd = { ...fwd, splice: { index: batch.imagePositions, values: ops.reshape(emb, [batch.nImages * this.imageTokens, c.model.width]) } };
+    }
+    return opts.rows ? this.gpt.hiddenAt(ids, opts.rows, fwd) : this.gpt.hidden(ids, fwd);
   }
 
   /** Logits (B, T, V) at every position. */
@@ -241,7 +246,7 @@ export class MultimodalModel {
   }
 
   /**
-   * Cross-entropy over the text targets of the batch; only target rows reach the output head.
+   * Cross-entropy over the text targets of the batch; the last block, the final norm and the output head run only at the target rows (`GPT.hiddenAt`).
    * `weighting` 'token' (default): the mean over target tokens; 'sample': the mean over sequences of
    * each sequence's mean, so a 4-token answer weighs as much as a 1-token one.
    * `logitBias`: flat row b·T + t → a (V) vector added to that row's logits before the
@@ -259,10 +264,8 @@ export class MultimodalModel {
     const rows: number[] = [], tg: number[] = [];
     batch.targets.forEach((t, i) => { if (t !== -100) { rows.push(i); tg.push(t); } });
     if (rows.length === 0) throw new InputError('multimodal loss: the batch has no text targets (no assistant tokens)');
-    const C = this.config.model.width;
-    const h = ops.reshape(this.hidden(batch, { dropoutSeed: opts.dropoutSeed, onImages }), [batch.B * batch.T, C]);
-    const sel = ops.embedding(h, Tensor.from(Int32Array.from(rows), [rows.length]));   // (n, C): gather of the target rows
-    let logits = this.gpt.logits(sel);                                                   // (n, V)
+    const sel = this.hidden(batch, { dropoutSeed: opts.dropoutSeed, onImages, rows: Int32Array.from(rows) }); // (n, C): the target rows
+    let logits = this.gpt.logits(sel);                                                                        // (n, V)
     if (opts.logitBias && opts.logitBias.size > 0) {
       const V = logits.shape[1]!, bias = new Float32Array(rows.length * V);
       rows.forEach((r, k) => {
