@@ -246,7 +246,8 @@ export class MultimodalModel {
   }
 
   /**
-   * Cross-entropy over the text targets of the batch; the last block, the final norm and the output head run only at the target rows (`GPT.hiddenAt`).
+   * Cross-entropy over the text targets of the batch; the last block, the final norm and the
+   * output head run only at the target rows (`GPT.hiddenAt`).
    * `weighting` 'token' (default): the mean over target tokens; 'sample': the mean over sequences of
    * each sequence's mean, so a 4-token answer weighs as much as a 1-token one.
    * `logitBias`: flat row b·T + t → a (V) vector added to that row's logits before the
