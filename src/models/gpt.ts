@@ -144,9 +144,13 @@ export class GPT {
     if (c.positions === 'rope') { q = ops.rope(q, positions, c.ropeBase); k = ops.rope(k, positions, c.ropeBase); }
     const a = ops.attention(q, k, v, { causal: true, scale: this.attnScale, mask });
     x = ops.add(x, drop(b.o.forward(ops.reshape(a, [B, T, c.width])), 0));
-    const h2 = b.ln2.forward(x);
-    const m = b.gate ? ops.mul(ops.silu(b.gate.forward(h2)), b.up.forward(h2)) : ops.gelu(b.up.forward(h2));
-    return ops.add(x, drop(b.down.forward(m), 1));
+    return ops.add(x, drop(this.mlp(b, b.ln2.forward(x)), 1));
+  }
+
+  /** A block's MLP on normalised input: GELU, or SwiGLU with a gate. */
+  private mlp(b: Block, h: Tensor): Tensor {
+    const m = b.gate ? ops.mul(ops.silu(b.gate.forward(h)), b.up.forward(h)) : ops.gelu(b.up.forward(h));
+    return b.down.forward(m);
   }
 
   /** Checks ids (B, T) and positions; the embedded input (B, T, C) with its positions. */
@@ -244,9 +248,7 @@ export class GPT {
     const a = ops.attention(q, k, v, { scale: this.attnScale, mask: Tensor.from(mask, [B, 1, Q, T], be) });
     let y = ops.add(ops.embedding(flat, at), b.o.forward(ops.reshape(a, [B * Q, C])));
     if (rows.length < B * Q) y = ops.embedding(y, Tensor.from(keep, [keep.length], be));
-    const h2 = b.ln2.forward(y);
-    const m = b.gate ? ops.mul(ops.silu(b.gate.forward(h2)), b.up.forward(h2)) : ops.gelu(b.up.forward(h2));
-    return ops.add(y, b.down.forward(m));
+    return ops.add(y, this.mlp(b, b.ln2.forward(y)));
   }
 
   /** Logits (..., V) from hidden states (..., C). */
